@@ -1,0 +1,280 @@
+package latency
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is an injected clock that tests move by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// within reports whether got is within the histogram's 0.1% precision of want.
+func within(got, want time.Duration) bool {
+	diff := got - want
+	if diff < 0 {
+		diff = -diff
+	}
+	return diff <= want/500+time.Microsecond
+}
+
+func TestQuantiles(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(10*time.Second, 6, clk.Now)
+	if got := w.Quantile(99); got != 0 {
+		t.Fatalf("empty Quantile = %v, want 0", got)
+	}
+	for i := 1; i <= 1000; i++ {
+		w.Record(time.Duration(i) * time.Millisecond)
+	}
+	tests := []struct {
+		p    float64
+		want time.Duration
+	}{
+		{50, 500 * time.Millisecond},
+		{90, 900 * time.Millisecond},
+		{99, 990 * time.Millisecond},
+		{99.9, 999 * time.Millisecond},
+		{100, 1000 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := w.Quantile(tt.p); !within(got, tt.want) {
+			t.Errorf("Quantile(%v) = %v, want ≈%v", tt.p, got, tt.want)
+		}
+	}
+	if got := w.Count(); got != 1000 {
+		t.Errorf("Count = %d, want 1000", got)
+	}
+	s := w.Snapshot()
+	if s.Count() != 1000 || !within(s.Quantile(50), 500*time.Millisecond) {
+		t.Errorf("Snapshot: count %d p50 %v", s.Count(), s.Quantile(50))
+	}
+	if !within(s.Max(), time.Second) {
+		t.Errorf("Max = %v, want ≈1s", s.Max())
+	}
+	if !within(s.Mean(), 500500*time.Microsecond) {
+		t.Errorf("Mean = %v, want ≈500.5ms", s.Mean())
+	}
+}
+
+func TestClamp(t *testing.T) {
+	w := NewWindow(time.Second, 2, newFakeClock().Now)
+	w.Record(-time.Second)
+	w.Record(0)
+	w.Record(2 * time.Hour)
+	s := w.Snapshot()
+	if s.Count() != 3 {
+		t.Fatalf("Count = %d, want 3", s.Count())
+	}
+	if got := s.Quantile(1); got != time.Microsecond {
+		t.Errorf("min = %v, want 1µs", got)
+	}
+	if got := s.Max(); !within(got, time.Hour) {
+		t.Errorf("max = %v, want ≈1h", got)
+	}
+}
+
+func TestBars(t *testing.T) {
+	w := NewWindow(time.Second, 2, newFakeClock().Now)
+	if bars := w.Snapshot().Bars(); bars != nil {
+		t.Fatalf("empty Bars = %v", bars)
+	}
+	for range 3 {
+		w.Record(2 * time.Millisecond)
+	}
+	w.Record(500 * time.Microsecond)
+	bars := w.Snapshot().Bars()
+	if len(bars) != 2 {
+		t.Fatalf("Bars = %v, want 2 bars", bars)
+	}
+	if !within(bars[0].Value, 500*time.Microsecond) || bars[0].Count != 1 ||
+		!within(bars[1].Value, 2*time.Millisecond) || bars[1].Count != 3 {
+		t.Errorf("Bars = %v", bars)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	const window, buckets = time.Second, 3
+	clk := newFakeClock()
+	w := NewWindow(window, buckets, clk.Now)
+	w.Record(100 * time.Millisecond) // old, slow
+	clk.Advance(window)
+	w.Record(time.Millisecond) // newer, fast
+	if got := w.Count(); got != 2 {
+		t.Fatalf("Count = %d, want 2", got)
+	}
+	// The first bucket's sample expires once buckets×window passed since its window began.
+	clk.Advance((buckets - 1) * window)
+	if got, want := w.Count(), int64(1); got != want {
+		t.Fatalf("after %v: Count = %d, want %d", buckets*window, got, want)
+	}
+	if got := w.Quantile(100); !within(got, time.Millisecond) {
+		t.Errorf("Quantile(100) = %v, want ≈1ms", got)
+	}
+	// A jump of more than a full ring empties every bucket, with or without Record.
+	clk.Advance(10 * buckets * window)
+	if got := w.Count(); got != 0 {
+		t.Errorf("after long idle: Count = %d, want 0", got)
+	}
+	if got := w.Quantile(50); got != 0 {
+		t.Errorf("after long idle: Quantile = %v, want 0", got)
+	}
+	w.Record(7 * time.Millisecond)
+	if got := w.Quantile(50); !within(got, 7*time.Millisecond) {
+		t.Errorf("after refill: Quantile = %v, want ≈7ms", got)
+	}
+}
+
+func TestCacheRefresh(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(10*time.Second, 6, clk.Now) // refresh = 1s
+	w.Record(time.Millisecond)
+	if got := w.Count(); got != 1 {
+		t.Fatalf("first samples are visible at once: Count = %d, want 1", got)
+	}
+	if got := w.Quantile(100); !within(got, time.Millisecond) {
+		t.Fatalf("Quantile(100) = %v, want ≈1ms", got)
+	}
+	w.Record(time.Millisecond)
+	w.Record(50 * time.Millisecond)
+	if got := w.Count(); got != 1 {
+		t.Fatalf("within the refresh interval the cache is reused: Count = %d, want 1", got)
+	}
+	if got := w.Quantile(100); !within(got, time.Millisecond) {
+		t.Fatalf("cached Quantile(100) = %v, want ≈1ms", got)
+	}
+	if got := w.Snapshot().Count(); got != 3 {
+		t.Fatalf("Snapshot is always fresh: Count = %d, want 3", got)
+	}
+	clk.Advance(time.Second)
+	if got := w.Count(); got != 3 {
+		t.Fatalf("after the refresh interval: Count = %d, want 3", got)
+	}
+	if got := w.Quantile(100); !within(got, 50*time.Millisecond) {
+		t.Fatalf("refreshed Quantile(100) = %v, want ≈50ms", got)
+	}
+}
+
+func TestBackwardClock(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(time.Second, 2, clk.Now)
+	w.Record(time.Millisecond)
+	clk.Advance(-5 * time.Second)
+	w.Record(time.Millisecond)
+	if got := w.Snapshot().Count(); got != 2 {
+		t.Errorf("Count = %d, want 2", got)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(100*time.Millisecond, 4, clk.Now)
+	const goroutines, each = 8, 2000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				w.Record(time.Duration(i%100+1) * time.Millisecond)
+				switch i % 50 {
+				case 0:
+					_ = w.Quantile(99)
+				case 1:
+					_ = w.Count()
+				case 2:
+					if g == 0 {
+						clk.Advance(time.Millisecond) // rotate now and then
+					}
+				case 3:
+					_ = w.Snapshot().Quantile(50)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	clk.Advance(time.Second) // past the refresh interval, inside no rotation guarantee
+	if got := w.Snapshot().Count(); got < 0 || got > goroutines*each {
+		t.Fatalf("Count = %d", got)
+	}
+}
+
+func TestConcurrentNoRotation(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(time.Minute, 2, clk.Now)
+	const goroutines, each = 8, 1000
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				w.Record(3 * time.Millisecond)
+				_ = w.Quantile(50)
+			}
+		})
+	}
+	wg.Wait()
+	if got := w.Snapshot().Count(); got != goroutines*each {
+		t.Fatalf("Count = %d, want %d", got, goroutines*each)
+	}
+}
+
+func TestRecordAllocs(t *testing.T) {
+	clk := newFakeClock()
+	w := NewWindow(time.Second, 3, clk.Now)
+	allocs := testing.AllocsPerRun(1000, func() {
+		w.Record(5 * time.Millisecond)
+		clk.Advance(10 * time.Millisecond) // rotates every 100 records
+	})
+	if allocs != 0 {
+		t.Errorf("Record allocates %v per op, want 0", allocs)
+	}
+	w.Record(time.Millisecond)
+	_ = w.Quantile(99)
+	allocs = testing.AllocsPerRun(1000, func() { _ = w.Quantile(99) })
+	if allocs != 0 {
+		t.Errorf("cached Quantile allocates %v per op, want 0", allocs)
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	w := NewWindow(10*time.Second, 6, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		d := time.Millisecond
+		for pb.Next() {
+			w.Record(d)
+			d += time.Microsecond
+			if d > 100*time.Millisecond {
+				d = time.Millisecond
+			}
+		}
+	})
+}
+
+func BenchmarkQuantileCached(b *testing.B) {
+	w := NewWindow(10*time.Second, 6, nil)
+	for i := range 100000 {
+		w.Record(time.Duration(1000+i%99000) * time.Microsecond) // 1ms..100ms
+	}
+	_ = w.Quantile(99.9)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = w.Quantile(99.9)
+		}
+	})
+}

@@ -1,0 +1,154 @@
+package replicas
+
+import (
+	"encoding/json"
+	"math"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBeginEnd(t *testing.T) {
+	clk := newFakeClock()
+	r := testReplica("r1", clk)
+	end1, end2 := r.Begin(), r.Begin()
+	if got := r.Inflight(); got != 2 {
+		t.Fatalf("Inflight = %d, want 2", got)
+	}
+	end1(5*time.Millisecond, OutcomeSuccess)
+	end1(5*time.Millisecond, OutcomeSuccess) // a second call is ignored
+	if got := r.Inflight(); got != 1 {
+		t.Fatalf("Inflight after one end = %d, want 1", got)
+	}
+	end2(7*time.Millisecond, OutcomeFailure)
+	st := r.Stats()
+	if st.Inflight != 0 || st.Requests != 2 || st.Failures != 1 || st.Samples != 2 {
+		t.Fatalf("Stats = %+v, want inflight 0, requests 2, failures 1, samples 2", st)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		name        string
+		prior       time.Duration // one success recorded first; 0: none
+		elapsed     time.Duration
+		outcome     Outcome
+		wantSamples int64
+		wantErr     bool
+	}{
+		{"success", 0, time.Millisecond, OutcomeSuccess, 1, false},
+		{"fast failure without data is not a latency", 0, 100 * time.Microsecond, OutcomeFailure, 0, true},
+		{"fast failure is not a latency", 10 * time.Millisecond, 100 * time.Microsecond, OutcomeFailure, 1, true},
+		{"slow failure is a lower bound", 10 * time.Millisecond, time.Second, OutcomeFailure, 2, true},
+		{"loser without data is a lower bound", 0, 30 * time.Millisecond, OutcomeCancelled, 1, false},
+		{"fast loser is not a latency", 10 * time.Millisecond, time.Millisecond, OutcomeCancelled, 1, false},
+		{"slow loser is a lower bound", 10 * time.Millisecond, 50 * time.Millisecond, OutcomeCancelled, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			r := testReplica("r", clk)
+			if tt.prior > 0 {
+				feed(r, 1, tt.prior, OutcomeSuccess)
+			}
+			feed(r, 1, tt.elapsed, tt.outcome)
+			st := r.Stats()
+			if st.Samples != tt.wantSamples {
+				t.Errorf("Samples = %d, want %d", st.Samples, tt.wantSamples)
+			}
+			if got := st.ErrorRate > 0; got != tt.wantErr {
+				t.Errorf("ErrorRate = %v, want > 0: %v", st.ErrorRate, tt.wantErr)
+			}
+		})
+	}
+}
+
+// A hung replica whose attempts all time out or lose must look slower and slower.
+func TestHungReplicaGrows(t *testing.T) {
+	clk := newFakeClock()
+	r := testReplica("r", clk)
+	feed(r, 20, 10*time.Millisecond, OutcomeSuccess)
+	before := r.Stats().EWMALatency
+	for i := range 50 {
+		clk.Advance(10 * time.Millisecond)
+		o := OutcomeCancelled
+		if i%2 == 0 {
+			o = OutcomeFailure
+		}
+		feed(r, 1, 200*time.Millisecond, o)
+	}
+	st := r.Stats()
+	if st.EWMALatency < 10*before {
+		t.Errorf("EWMALatency = %v, want well above %v", st.EWMALatency, before)
+	}
+	if st.P90 < 150*time.Millisecond {
+		t.Errorf("P90 = %v, want ≈200ms", st.P90)
+	}
+}
+
+func TestErrorRateDecays(t *testing.T) {
+	clk := newFakeClock()
+	r := testReplica("r", clk)
+	feed(r, 200, time.Millisecond, OutcomeFailure)
+	if got := r.ErrorRate(); got < 0.99 || got > 1 {
+		t.Fatalf("ErrorRate after failures = %v, want ≈1", got)
+	}
+	feed(r, 10, time.Millisecond, OutcomeCancelled) // losers are not errors, nor successes
+	if got := r.ErrorRate(); got < 0.99 {
+		t.Fatalf("ErrorRate after losers = %v, want unchanged ≈1", got)
+	}
+	clk.Advance(10 * time.Second) // one τ
+	if got, want := r.ErrorRate(), math.Exp(-1); math.Abs(got-want) > 0.01 {
+		t.Fatalf("ErrorRate one τ later = %v, want ≈%v", got, want)
+	}
+	feed(r, 200, time.Millisecond, OutcomeSuccess)
+	if got := r.ErrorRate(); got > 0.01 {
+		t.Fatalf("ErrorRate after successes = %v, want ≈0", got)
+	}
+}
+
+func TestStatsJSON(t *testing.T) {
+	clk := newFakeClock()
+	r := testReplica("r1", clk)
+	r.URL = &url.URL{Scheme: "http", User: url.UserPassword("u", "secret"), Host: "127.0.0.1:1"}
+	feed(r, 100, 2500*time.Microsecond, OutcomeSuccess)
+	st := r.Stats()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if strings.Contains(s, "secret") {
+		t.Errorf("credentials leak: %s", s)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"name", "set", "url", "inflight", "error_rate", "requests", "failures", "samples",
+		"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "ewma_latency_ms"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("key %q missing from %s", k, s)
+		}
+	}
+	if p50 := m["p50_ms"].(float64); math.Abs(p50-2.5) > 0.01 {
+		t.Errorf("p50_ms = %v, want ≈2.5", p50)
+	}
+	var back Stats
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Name != st.Name || back.Samples != st.Samples || (back.P50-st.P50).Abs() > time.Microsecond {
+		t.Errorf("round trip: %+v, want %+v", back, st)
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	for o, want := range map[Outcome]string{OutcomeSuccess: "success", OutcomeFailure: "failure",
+		OutcomeCancelled: "cancelled", Outcome(9): "unknown"} {
+		if got := o.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", o, got, want)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+// Package replicas holds the replica sets a gateway routes to: their shared
+// transport, warm-up, per-replica runtime state (in-flight attempts, time-decayed
+// latency and error averages, a rolling latency histogram) and the picker that
+// chooses among them.
+package replicas
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/latency"
+)
+
+// Defaults used when a config field is zero, matching config's documented defaults,
+// so a Set built from a hand-written struct behaves like one from a file.
+const (
+	defaultConnectTimeout = 200 * time.Millisecond
+	defaultWindow         = 10 * time.Second
+	defaultBuckets        = 6
+)
+
+// Set is a named group of interchangeable replicas sharing one transport. Name and
+// Replicas are fixed at construction; do not modify them.
+type Set struct {
+	Name     string
+	Replicas []*Replica
+
+	transport *http.Transport
+	byName    map[string]*Replica
+	warmConns int
+	ready     atomic.Bool // a Warm completed with at least one replica reachable
+}
+
+// NewSet builds the set name from cfg. Replica URLs must be absolute http or https
+// URLs and names unique and non-empty. Zero connect_timeout, latency.window and
+// latency.buckets take config's defaults (200ms, 10s, 6); warm_connections 0 disables
+// warm-up. A nil now means time.Now; it drives every replica's histogram and averages.
+func NewSet(name string, cfg *config.ReplicaSet, lat config.Latency, now func() time.Time) (*Set, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("replica set %q: no config", name)
+	}
+	if len(cfg.Replicas) == 0 {
+		return nil, fmt.Errorf("replica set %q: no replicas", name)
+	}
+	if cfg.WarmConnections < 0 {
+		return nil, fmt.Errorf("replica set %q: warm_connections %d is negative", name, cfg.WarmConnections)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	connect := cfg.ConnectTimeout.D()
+	if connect <= 0 {
+		connect = defaultConnectTimeout
+	}
+	window, buckets := lat.Window.D(), lat.Buckets
+	if window <= 0 {
+		window = defaultWindow
+	}
+	if buckets <= 0 {
+		buckets = defaultBuckets
+	}
+
+	s := &Set{
+		Name:      name,
+		Replicas:  make([]*Replica, 0, len(cfg.Replicas)),
+		transport: newTransport(connect, cfg.WarmConnections),
+		byName:    make(map[string]*Replica, len(cfg.Replicas)),
+		warmConns: cfg.WarmConnections,
+	}
+	var errs []error
+	for i, rc := range cfg.Replicas {
+		u, err := parseURL(rc.URL)
+		switch {
+		case rc.Name == "":
+			errs = append(errs, fmt.Errorf("replica set %q: replicas[%d]: name is empty", name, i))
+			continue
+		case s.byName[rc.Name] != nil:
+			errs = append(errs, fmt.Errorf("replica set %q: replica %q: duplicate name", name, rc.Name))
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("replica set %q: replica %q: %w", name, rc.Name, err))
+			continue
+		}
+		r := newReplica(name, rc.Name, u, latency.NewWindow(window, buckets, now), now)
+		s.Replicas = append(s.Replicas, r)
+		s.byName[r.Name] = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseURL accepts absolute http and https URLs with a host.
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("url %q: no host", raw)
+	}
+	return u, nil
+}
+
+// Transport returns the round tripper shared by the set's replicas.
+func (s *Set) Transport() http.RoundTripper { return s.transport }
+
+// Replica returns the replica called name, or nil.
+func (s *Set) Replica(name string) *Replica { return s.byName[name] }
+
+// Ready reports whether the set may take traffic: a Warm has completed with at least
+// one replica reachable, or warm-up is disabled (warm_connections 0).
+func (s *Set) Ready() bool { return s.warmConns == 0 || s.ready.Load() }
+
+// Close closes the transport's idle connections. Requests in flight are not
+// interrupted; the set stays usable.
+func (s *Set) Close() { s.transport.CloseIdleConnections() }

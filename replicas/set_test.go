@@ -1,0 +1,118 @@
+package replicas
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+)
+
+func setConfig(warm int, urls ...string) *config.ReplicaSet {
+	cfg := &config.ReplicaSet{ConnectTimeout: config.Duration(time.Second), WarmConnections: warm}
+	for i, u := range urls {
+		cfg.Replicas = append(cfg.Replicas, config.Replica{Name: "r" + string(rune('1'+i)), URL: u})
+	}
+	return cfg
+}
+
+func TestNewSet(t *testing.T) {
+	cfg := setConfig(2, "http://127.0.0.1:9101", "https://127.0.0.1:9102/base")
+	s, err := NewSet("kv", cfg, config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Name != "kv" || len(s.Replicas) != 2 {
+		t.Fatalf("set = %q with %d replicas", s.Name, len(s.Replicas))
+	}
+	r2 := s.Replica("r2")
+	if r2 == nil || r2.Set != "kv" || r2.URL.Path != "/base" || r2.URL.Scheme != "https" {
+		t.Fatalf("Replica(r2) = %+v", r2)
+	}
+	if s.Replica("nope") != nil {
+		t.Error("Replica(nope) != nil")
+	}
+	if s.Ready() {
+		t.Error("Ready before Warm")
+	}
+}
+
+func TestNewSetErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  *config.ReplicaSet
+		want string
+	}{
+		{"nil config", nil, "no config"},
+		{"no replicas", &config.ReplicaSet{}, "no replicas"},
+		{"negative warm", setConfig(-1, "http://127.0.0.1:1"), "warm_connections"},
+		{"bad url", setConfig(0, "http://[::1"), `replica "r1": url`},
+		{"relative url", setConfig(0, "/just/a/path"), `replica "r1": url "/just/a/path": scheme`},
+		{"ftp", setConfig(0, "ftp://127.0.0.1"), "scheme must be http or https"},
+		{"no host", setConfig(0, "http:///x"), "no host"},
+		{"duplicate", &config.ReplicaSet{Replicas: []config.Replica{
+			{Name: "a", URL: "http://127.0.0.1:1"}, {Name: "a", URL: "http://127.0.0.1:2"}}}, `replica "a": duplicate`},
+		{"empty name", &config.ReplicaSet{Replicas: []config.Replica{{URL: "http://127.0.0.1:1"}}}, "replicas[0]: name is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewSet("kv", tt.cfg, config.Latency{}, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), `replica set "kv"`) {
+				t.Errorf("err = %v, want it to name the set", err)
+			}
+		})
+	}
+}
+
+func TestTransport(t *testing.T) {
+	cfg := setConfig(40, "http://127.0.0.1:1")
+	cfg.ConnectTimeout = config.Duration(150 * time.Millisecond)
+	s, err := NewSet("kv", cfg, config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr, ok := s.Transport().(*http.Transport)
+	if !ok {
+		t.Fatalf("Transport is %T", s.Transport())
+	}
+	if tr.MaxIdleConnsPerHost != 40 || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
+		tr.ForceAttemptHTTP2 || !tr.DisableCompression || tr.ResponseHeaderTimeout != 0 ||
+		tr.TLSHandshakeTimeout != 150*time.Millisecond || tr.Proxy != nil || tr.DialContext == nil {
+		t.Errorf("transport = %+v", tr)
+	}
+	cfg.WarmConnections = 2
+	s2, err := NewSet("kv", cfg, config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := s2.Transport().(*http.Transport).MaxIdleConnsPerHost; got != 16 {
+		t.Errorf("MaxIdleConnsPerHost = %d, want 16", got)
+	}
+}
+
+// The set's clock and latency settings reach every replica's window.
+func TestNewSetLatency(t *testing.T) {
+	clk := newFakeClock()
+	s, err := NewSet("kv", setConfig(0, "http://127.0.0.1:1"),
+		config.Latency{Window: config.Duration(time.Second), Buckets: 2}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := s.Replicas[0]
+	r.Begin()(3*time.Millisecond, OutcomeSuccess)
+	if got := r.Latency().Count(); got != 1 {
+		t.Fatalf("Count = %d, want 1", got)
+	}
+	clk.Advance(2 * time.Second) // buckets × window
+	if got := r.Latency().Count(); got != 0 {
+		t.Errorf("after 2s: Count = %d, want 0", got)
+	}
+}
