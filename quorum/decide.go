@@ -1,0 +1,216 @@
+package quorum
+
+import "github.com/hedgegate/hedgegate/config"
+
+// Answer is one finished attempt as the collector sees it.
+type Answer struct {
+	// Replica names the replica that answered, for error bodies and divergence metrics.
+	Replica string
+	// Version is the answer's version; meaningful only when Err is nil.
+	Version Version
+	// Err is non-nil when the attempt failed or its version could not be extracted;
+	// such an answer does not count toward agreement and never wins.
+	Err error
+}
+
+// Policy is what Decide needs to know about the route and the key. Build the route's
+// part once; Floor.Policy fills the per-key floor.
+type Policy struct {
+	// Read is how many answers must agree on a version; values below 1 mean 1.
+	Read int
+	// Asked is how many attempts were sent; Asked - len(answers) are still pending.
+	Asked int
+	// Conflict is config.ConflictMajority or config.ConflictLatest; anything else,
+	// "" included, means majority.
+	Conflict string
+	// Floor is the key's monotonic floor: the version last served. Nil: no floor.
+	Floor *Version
+	// FloorHistory holds versions served for the key before Floor and since replaced,
+	// newest first. Used only for versions that cannot be compared numerically with
+	// Floor. Read-only: it may be shared with other requests.
+	FloorHistory []Version
+}
+
+// Result names how a request's quorum ended; it is the result label of
+// hedgegate_quorum_results_total.
+type Result string
+
+// Results. Decide returns the first four; ResultDeadline comes from DecideAtDeadline.
+const (
+	ResultAgree    Result = "agree"     // Read answers agreed on a version not below the floor
+	ResultLatest   Result = "latest"    // conflict latest: the highest numeric version won
+	ResultNoQuorum Result = "no_quorum" // no agreement is possible any more (502)
+	ResultStale    Result = "stale"     // agreement only on versions the floor refuses (502)
+	ResultDeadline Result = "deadline"  // the deadline passed before a decision (504)
+)
+
+// Decision is what Decide concluded from the answers so far.
+type Decision struct {
+	// Decided is false while pending answers could still change the outcome.
+	Decided bool
+	// Result is set when Decided.
+	Result Result
+	// Winner indexes the answer to serve, or is -1 when none is served. Under
+	// majority it only ever names a version at least Read answers reported.
+	Winner int
+	// Version is the winner's version; for ResultStale, the refused version.
+	Version Version
+	// Agreeing counts the answers that reported Version (for X-Quorum); for
+	// ResultNoQuorum and ResultDeadline, the size of the largest agreeing set.
+	Agreeing int
+}
+
+// Decide decides a quorum read from the answers that have arrived, in arrival order.
+// Call it after each answer; once Decided, cancel the remaining attempts.
+//
+//   - A version reported by Read answers and not refused by the floor wins
+//     (ResultAgree). With Read ≤ Asked/2 several sets may agree; the one that reached
+//     Read first in arrival order wins, and Winner is the first answer with it.
+//   - Otherwise, while pending answers could still make some version reach Read
+//     (one already seen, or a new one), Decide waits (Decided=false).
+//   - Otherwise conflict latest serves the highest numeric version the floor does not
+//     refuse (ResultLatest); it does not wait for answers still in flight. Without
+//     one, or under majority, the result is ResultStale when an agreeing set (or,
+//     under latest, every numeric version) was refused by the floor, else
+//     ResultNoQuorum.
+func Decide(answers []Answer, p Policy) Decision {
+	return decide(answers, p, false)
+}
+
+// DecideAtDeadline decides with the answers that arrived when the request's deadline
+// passes, treating pending attempts as lost. It always decides: as Decide with nothing
+// pending, except that ResultNoQuorum and ResultStale become ResultDeadline when
+// attempts were still pending, since they might have changed the outcome. Under
+// conflict latest the highest numeric version that arrived still wins.
+func DecideAtDeadline(answers []Answer, p Policy) Decision {
+	return decide(answers, p, true)
+}
+
+func decide(answers []Answer, p Policy, expired bool) Decision {
+	read := max(p.Read, 1)
+	pending := max(p.Asked-len(answers), 0)
+	cut := expired && pending > 0
+	if expired {
+		pending = 0
+	}
+
+	// Agreement, scanning in arrival order so the set that reached Read first wins.
+	// Answer sets are as small as a replica set: quadratic scans beat a map here.
+	stale := -1 // first answer of the first agreeing set the floor refused
+	for i, a := range answers {
+		if a.Err != nil || count(answers[:i+1], a.Version) != read {
+			continue
+		}
+		first := firstIndex(answers, a.Version)
+		if p.refuses(a.Version) {
+			if stale < 0 {
+				stale = first
+			}
+			continue
+		}
+		return Decision{Decided: true, Result: ResultAgree, Winner: first,
+			Version: answers[first].Version, Agreeing: count(answers, a.Version)}
+	}
+
+	// Could pending answers still complete an acceptable set? A brand-new version
+	// needs Read of them; a seen one needs the rest. Refused versions cannot help.
+	if pending >= read {
+		return Decision{Winner: -1}
+	}
+	if pending > 0 {
+		for i, a := range answers {
+			if a.Err == nil && firstIndex(answers, a.Version) == i &&
+				!p.refuses(a.Version) && count(answers, a.Version)+pending >= read {
+				return Decision{Winner: -1}
+			}
+		}
+	}
+
+	if p.Conflict == config.ConflictLatest {
+		best, highestRefused := -1, -1
+		for i, a := range answers {
+			if a.Err != nil || !a.Version.Numeric() {
+				continue
+			}
+			if p.refuses(a.Version) {
+				if highestRefused < 0 || greater(a.Version, answers[highestRefused].Version) {
+					highestRefused = i
+				}
+				continue
+			}
+			// Strictly greater: among equal values the first to arrive wins.
+			if best < 0 || greater(a.Version, answers[best].Version) {
+				best = i
+			}
+		}
+		if best >= 0 {
+			return Decision{Decided: true, Result: ResultLatest, Winner: best,
+				Version: answers[best].Version, Agreeing: count(answers, answers[best].Version)}
+		}
+		if stale < 0 {
+			stale = highestRefused
+		}
+	}
+
+	if stale >= 0 && !cut {
+		return Decision{Decided: true, Result: ResultStale, Winner: -1,
+			Version: answers[stale].Version, Agreeing: count(answers, answers[stale].Version)}
+	}
+	d := Decision{Decided: true, Result: ResultNoQuorum, Winner: -1}
+	if cut {
+		d.Result = ResultDeadline
+	}
+	for i, a := range answers {
+		if a.Err == nil && firstIndex(answers, a.Version) == i {
+			d.Agreeing = max(d.Agreeing, count(answers, a.Version))
+		}
+	}
+	return d
+}
+
+// refuses reports whether the floor forbids serving v. Two numeric versions compare
+// numerically; otherwise v is refused only when it is a version that was served and
+// then replaced (it is in FloorHistory and is not Floor itself).
+func (p Policy) refuses(v Version) bool {
+	if p.Floor == nil {
+		return false
+	}
+	if c, ok := v.Compare(*p.Floor); ok {
+		return c < 0
+	}
+	if v.Equal(*p.Floor) {
+		return false
+	}
+	for _, h := range p.FloorHistory {
+		if v.Equal(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// count returns how many successful answers report v.
+func count(answers []Answer, v Version) int {
+	n := 0
+	for _, a := range answers {
+		if a.Err == nil && a.Version.Equal(v) {
+			n++
+		}
+	}
+	return n
+}
+
+// firstIndex returns the first successful answer reporting v, or -1.
+func firstIndex(answers []Answer, v Version) int {
+	for i, a := range answers {
+		if a.Err == nil && a.Version.Equal(v) {
+			return i
+		}
+	}
+	return -1
+}
+
+func greater(a, b Version) bool {
+	c, ok := a.Compare(b)
+	return ok && c > 0
+}
