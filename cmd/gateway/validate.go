@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hedgegate/hedgegate/config"
+)
+
+// runValidate checks a config file the way serve and SIGHUP load it. Problems go to
+// stdout, one per line and nothing else, so scripts and editors can consume them;
+// usage errors go to stderr with exit 2.
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file to check (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gateway validate -config FILE")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		// Problems print one per line; an unreadable file prints "FILE: reason".
+		fmt.Fprintln(stdout, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "config OK")
+	return 0
+}

@@ -1,0 +1,224 @@
+// Package config holds hedgegate's YAML schema, its defaults and its validation.
+//
+// Settings only: nothing here holds runtime state. A Config is built once by Load or
+// Parse, validated as a whole, and then treated as immutable; a reload builds a new one.
+package config
+
+import (
+	"time"
+)
+
+// Config is one whole gateway configuration file.
+type Config struct {
+	// Listen is the address of the client-facing listener. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen" json:"listen"`
+	// AdminListen serves /metrics, /healthz, /readyz and /debug/*. Default 127.0.0.1:9901.
+	AdminListen string `yaml:"admin_listen" json:"admin_listen"`
+
+	Limits  Limits  `yaml:"limits" json:"limits"`
+	Latency Latency `yaml:"latency" json:"latency"`
+
+	// ReplicaSets maps a set name to its replicas. At least one is required.
+	ReplicaSets map[string]*ReplicaSet `yaml:"replica_sets" json:"replica_sets"`
+	// Routes are matched in order by the router. At least one is required.
+	Routes []*Route `yaml:"routes" json:"routes"`
+
+	// Source is the file the config was read from ("" when parsed from memory).
+	Source string `yaml:"-" json:"source,omitempty"`
+
+	// lines maps a field path to the line of its key, for Line and for problems
+	// found after parsing. nil for a Config built in code.
+	lines map[string]int
+}
+
+// Limits bound what one client request may cost the gateway.
+type Limits struct {
+	// MaxInflight is the number of client requests served at once; past it the gateway
+	// answers 503 with Retry-After at once. Default 4096.
+	MaxInflight int `yaml:"max_inflight" json:"max_inflight"`
+	// MaxRequestBodyBytes bounds the buffered request body (replayed per attempt); 413
+	// past it. Default 1 MiB.
+	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes" json:"max_request_body_bytes"`
+	// MaxResponseBodyBytes bounds what a quorum route buffers per replica answer.
+	// Default 8 MiB.
+	MaxResponseBodyBytes int64 `yaml:"max_response_body_bytes" json:"max_response_body_bytes"`
+	// MaxHeaderBytes bounds request headers; net/http answers 431 past it. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes" json:"max_header_bytes"`
+}
+
+// Latency shapes every replica's rolling HDR histogram.
+type Latency struct {
+	// Window is the span of one histogram bucket. Default 10s.
+	Window Duration `yaml:"window" json:"window"`
+	// Buckets is how many windows are kept: the rolling window is Buckets × Window.
+	// Default 6.
+	Buckets int `yaml:"buckets" json:"buckets"`
+	// MinSamples is the number of recorded latencies below which a replica's histogram
+	// is not trusted and a route's hedge.initial_delay is used instead. Default 50.
+	MinSamples int `yaml:"min_samples" json:"min_samples"`
+}
+
+// ReplicaSet is a group of interchangeable replicas of one read service.
+type ReplicaSet struct {
+	// Replicas must have unique names and absolute http:// or https:// URLs. Required.
+	Replicas []Replica `yaml:"replicas" json:"replicas"`
+	// ConnectTimeout bounds TCP connect (and TLS handshake) per attempt. Default 200ms.
+	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
+	// WarmConnections are opened to each replica before /readyz answers 200; also the
+	// idle pool kept per replica (at least 16). Default 2; 0 disables warm-up.
+	WarmConnections int `yaml:"warm_connections" json:"warm_connections"`
+}
+
+// Replica is one backend of a set.
+type Replica struct {
+	// Name labels metrics and debug output; unique in its set. Required.
+	Name string `yaml:"name" json:"name"`
+	// URL is the base URL; a request's (stripped) path is appended to its path. Required.
+	URL string `yaml:"url" json:"url"`
+}
+
+// Strategy names how a route spends its attempts.
+const (
+	StrategyHedge    = "hedge"
+	StrategyParallel = "parallel"
+	StrategyQuorum   = "quorum"
+)
+
+// Conflict rules for quorum routes.
+const (
+	ConflictMajority = "majority"
+	ConflictLatest   = "latest"
+)
+
+// Retry conditions accepted in retry.on, besides three-digit status codes such as 404.
+const (
+	RetryConnectFailure = "connect_failure"
+	RetryReset          = "reset"
+	RetryTimeout        = "timeout"
+	Retry5xx            = "5xx"
+)
+
+// Route binds a path pattern to a replica set and a strategy.
+type Route struct {
+	// Name labels metrics and error bodies; unique. Required.
+	Name string `yaml:"name" json:"name"`
+	// Match is a chi pattern such as /kv/{key} or /search/*. Required.
+	Match string `yaml:"match" json:"match"`
+	// Methods are the reads this route serves; any other method gets 405. Only these
+	// are hedged or retried, so list POST only for POST requests that are reads.
+	// Default [GET, HEAD].
+	Methods []string `yaml:"methods" json:"methods"`
+	// StripPrefix is removed from the request path before it is sent to a replica;
+	// the request path must start with it. Default "" (nothing removed).
+	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix"`
+	// ReplicaSet names an entry of replica_sets. Required.
+	ReplicaSet string `yaml:"replica_set" json:"replica_set"`
+	// Strategy is hedge, parallel or quorum. Default hedge.
+	Strategy string `yaml:"strategy" json:"strategy"`
+	// Timeout is the whole request's deadline (504 past it). Clients may shorten it
+	// with X-Request-Timeout, never lengthen it. Default 1s.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// AttemptTimeout bounds one attempt until its response headers arrive: "auto"
+	// (the replica's p99.9 × 1.5, clamped to [10ms, timeout]) or a duration.
+	// Default auto.
+	AttemptTimeout AttemptTimeout `yaml:"attempt_timeout" json:"attempt_timeout"`
+
+	Hedge    Hedge    `yaml:"hedge" json:"hedge"`
+	Parallel Parallel `yaml:"parallel" json:"parallel"`
+	Quorum   Quorum   `yaml:"quorum" json:"quorum"`
+	Retry    Retry    `yaml:"retry" json:"retry"`
+	Budget   Budget   `yaml:"budget" json:"budget"`
+}
+
+// Hedge configures strategy: hedge.
+type Hedge struct {
+	// Percentile of the current replica's latency after which the next attempt is
+	// launched; in (0,100). Default 95.
+	Percentile float64 `yaml:"percentile" json:"percentile"`
+	// InitialDelay is used while a replica has fewer than latency.min_samples samples.
+	// Default 10ms.
+	InitialDelay Duration `yaml:"initial_delay" json:"initial_delay"`
+	// MinDelay and MaxDelay clamp the percentile delay. Defaults 1ms and 200ms.
+	MinDelay Duration `yaml:"min_delay" json:"min_delay"`
+	MaxDelay Duration `yaml:"max_delay" json:"max_delay"`
+	// MaxAttempts counts every attempt, the first included (hedges and retries alike).
+	// Default 3.
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+}
+
+// Parallel configures strategy: parallel.
+type Parallel struct {
+	// Fanout attempts are sent at once to distinct replicas; the first acceptable
+	// answer wins. They are the route's planned, constant work and do not spend the
+	// budget; a replacement for a failed one does. 2 ≤ fanout ≤ replicas. Default 2.
+	Fanout int `yaml:"fanout" json:"fanout"`
+}
+
+// Quorum configures strategy: quorum.
+type Quorum struct {
+	// Read is how many replicas must agree on the version; 1 ≤ read ≤ replicas.
+	// Default: a majority of the set.
+	Read int `yaml:"read" json:"read"`
+	// Version says where a response's version is read. Empty: a hash of status and body.
+	Version Version `yaml:"version" json:"version"`
+	// Conflict is majority (only an agreeing set wins) or latest (when no read agree,
+	// the highest numeric version wins). Default majority.
+	Conflict string `yaml:"conflict" json:"conflict"`
+	// Monotonic keeps, per key, the highest version served and never serves older.
+	Monotonic Monotonic `yaml:"monotonic" json:"monotonic"`
+}
+
+// Version names one source of a response's version; at most one field is set.
+type Version struct {
+	// Header is a response header such as ETag or X-Version.
+	Header string `yaml:"header" json:"header,omitempty"`
+	// JSONPointer is an RFC 6901 pointer into a JSON body, such as /node/modifiedIndex.
+	JSONPointer string `yaml:"json_pointer" json:"json_pointer,omitempty"`
+}
+
+// Monotonic configures the per-key version floor of a quorum route.
+type Monotonic struct {
+	// Enabled turns the floor on. Default false.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// MaxKeys bounds the floor's LRU cache. Default 100000.
+	MaxKeys int `yaml:"max_keys" json:"max_keys"`
+}
+
+// Retry configures which failed attempts are retried and how long to wait first.
+type Retry struct {
+	// On lists retryable outcomes: connect_failure, reset, timeout, 5xx, and
+	// three-digit status codes (4xx answers are final unless listed, e.g. 404 for
+	// eventually consistent stores). Default [connect_failure, reset, timeout, 5xx].
+	// An explicit empty list disables retries.
+	On []string `yaml:"on" json:"on"`
+	// BackoffBase and BackoffMax shape capped exponential backoff with full jitter:
+	// the wait before retry n is uniform in [0, min(max, base × 2^(n-1))].
+	// Defaults 2ms and 50ms.
+	BackoffBase Duration `yaml:"backoff_base" json:"backoff_base"`
+	BackoffMax  Duration `yaml:"backoff_max" json:"backoff_max"`
+}
+
+// Budget caps the attempts beyond each request's planned ones (hedges, retries,
+// replacements): over a 10s sliding window, extra ≤ ratio × requests + min_per_second × 10.
+type Budget struct {
+	// Ratio of extra attempts per client request; in [0, 1]. Default 0.1.
+	Ratio float64 `yaml:"ratio" json:"ratio"`
+	// MinPerSecond is a floor so low-traffic routes can still hedge. Default 10.
+	MinPerSecond float64 `yaml:"min_per_second" json:"min_per_second"`
+}
+
+// Duration is a time.Duration written in YAML as "250ms", "1s" or "2m". A bare number
+// other than 0 is an error (its unit would be a guess), and so is a negative duration.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// AttemptTimeout is either auto (derived from measured latency) or a fixed duration.
+// In YAML and JSON it is the string "auto" or a duration string.
+type AttemptTimeout struct {
+	// Auto: derive the timeout from the replica's measured latency; Fixed is then 0.
+	Auto bool
+	// Fixed is the timeout when Auto is false; validation keeps it in (0, timeout].
+	Fixed time.Duration
+}
