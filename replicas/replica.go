@@ -20,6 +20,11 @@ const (
 	OutcomeFailure
 	// OutcomeCancelled is a losing attempt cancelled by the engine; not an error.
 	OutcomeCancelled
+	// OutcomeOvertaken is a loser beaten by an attempt sent after it: the replica was
+	// slower than a hedge delay plus another replica's answer. It is not counted as a
+	// failure, but weighs in the error average like one, so the picker steers away
+	// from a replica that hangs even though its attempts only ever end cancelled.
+	OutcomeOvertaken
 )
 
 // String names the outcome for logs.
@@ -31,6 +36,8 @@ func (o Outcome) String() string {
 		return "failure"
 	case OutcomeCancelled:
 		return "cancelled"
+	case OutcomeOvertaken:
+		return "overtaken"
 	}
 	return "unknown"
 }
@@ -127,6 +134,9 @@ func (r *Replica) observe(start int64, elapsed time.Duration, outcome Outcome) {
 		r.errEWMA.observe(1, t)
 		record = r.latEWMA.ok && x >= r.latEWMA.value(t)
 	case OutcomeCancelled:
+		record = !r.latEWMA.ok || x >= r.latEWMA.value(t)
+	case OutcomeOvertaken:
+		r.errEWMA.observe(1, t)
 		record = !r.latEWMA.ok || x >= r.latEWMA.value(t)
 	}
 	if record {

@@ -152,3 +152,29 @@ func TestOutcomeString(t *testing.T) {
 		}
 	}
 }
+
+func TestOvertakenRaisesErrorRateButIsNoFailure(t *testing.T) {
+	clk := newFakeClock()
+	hung, ok := testReplica("hung", clk), testReplica("ok", clk)
+	feed(hung, 20, 8*time.Millisecond, OutcomeOvertaken)
+	feed(ok, 20, 8*time.Millisecond, OutcomeCancelled)
+	if hung.ErrorRate() < 0.9 {
+		t.Errorf("error rate %.2f after 20 overtaken attempts, want near 1", hung.ErrorRate())
+	}
+	if ok.ErrorRate() != 0 {
+		t.Errorf("plain losers moved the error rate to %.2f", ok.ErrorRate())
+	}
+	if s := hung.Stats(); s.Failures != 0 || s.Requests != 20 {
+		t.Errorf("stats %+v: overtaken attempts are requests, not failures", s)
+	}
+	p := NewP2C(1)
+	hungPicks := 0
+	for range 1000 {
+		if p.Pick([]*Replica{hung, ok}) == hung {
+			hungPicks++
+		}
+	}
+	if hungPicks > 0 {
+		t.Errorf("picked the overtaken replica %d of 1000 times over an equal one", hungPicks)
+	}
+}

@@ -1,0 +1,97 @@
+package hedge
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+)
+
+// budgetWindow is the span over which the budget's promise holds. Finagle's retry
+// budget uses the same 10s default: long enough to absorb bursts, short enough that a
+// calm hour cannot bank attempts for an outage.
+const (
+	budgetWindow = 10 * time.Second
+	budgetSlots  = 10
+)
+
+// Budget caps attempts beyond each request's planned ones. Over the sliding window,
+// extra attempts ≤ ratio × requests + minPerSecond × window seconds, so the extra load
+// is bounded by the request rate whatever the replicas do: constant work, never a
+// surge that only appears in an outage. Safe for concurrent use.
+type Budget struct {
+	ratio    float64
+	floor    float64 // minPerSecond × window, in attempts
+	now      func() time.Time
+	slotSpan time.Duration
+
+	mu       sync.Mutex
+	slotEnd  time.Time // end of the current slot
+	cur      int
+	requests [budgetSlots]float64
+	extras   [budgetSlots]float64
+	sumReq   float64
+	sumExtra float64
+}
+
+// NewBudget builds a budget from a route's settings; now nil means time.Now.
+func NewBudget(cfg config.Budget, now func() time.Time) *Budget {
+	if now == nil {
+		now = time.Now
+	}
+	return &Budget{
+		ratio:    cfg.Ratio,
+		floor:    cfg.MinPerSecond * budgetWindow.Seconds(),
+		now:      now,
+		slotSpan: budgetWindow / budgetSlots,
+	}
+}
+
+// Request counts one client request: it deposits ratio attempts into the window.
+func (b *Budget) Request() {
+	b.mu.Lock()
+	b.advance()
+	b.requests[b.cur]++
+	b.sumReq++
+	b.mu.Unlock()
+}
+
+// TryExtra withdraws one extra attempt, or reports false when the window has none left.
+func (b *Budget) TryExtra() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance()
+	if b.sumExtra+1 > b.ratio*b.sumReq+b.floor {
+		return false
+	}
+	b.extras[b.cur]++
+	b.sumExtra++
+	return true
+}
+
+// Available is how many extra attempts the window could still grant now.
+func (b *Budget) Available() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance()
+	return max(0, b.ratio*b.sumReq+b.floor-b.sumExtra)
+}
+
+// advance expires the slots that left the window. Callers hold mu.
+func (b *Budget) advance() {
+	now := b.now()
+	if b.slotEnd.IsZero() {
+		b.slotEnd = now.Add(b.slotSpan)
+		return
+	}
+	for i := 0; i < budgetSlots && !now.Before(b.slotEnd); i++ {
+		b.cur = (b.cur + 1) % budgetSlots
+		b.sumReq -= b.requests[b.cur]
+		b.sumExtra -= b.extras[b.cur]
+		b.requests[b.cur], b.extras[b.cur] = 0, 0
+		b.slotEnd = b.slotEnd.Add(b.slotSpan)
+	}
+	if !now.Before(b.slotEnd) { // idle for longer than the window: everything expired
+		b.slotEnd = now.Add(b.slotSpan)
+	}
+}

@@ -1,0 +1,278 @@
+package hedge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// do runs one request and returns the served body, closing the result.
+func do(t *testing.T, p *Plan, req *http.Request, body []byte) (string, *Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := p.Do(ctx, req, body)
+	if err != nil {
+		return "", nil, err
+	}
+	defer res.Close()
+	b, err := io.ReadAll(res.Response.Body)
+	if err != nil {
+		t.Fatalf("reading winner body: %v", err)
+	}
+	return string(b), res, nil
+}
+
+func urls(bs ...*backend) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.srv.URL
+	}
+	return out
+}
+
+func TestHedgeFastPrimaryNeedsNoHedge(t *testing.T) {
+	r1, r2 := newBackend(t, "r1", nil), newBackend(t, "r2", nil)
+	obs := newRecorder()
+	p, _ := newTestPlan(t, urls(r1, r2), "hedge: {initial_delay: 5s}", Options{Observer: obs})
+	for range 20 {
+		body, res, err := do(t, p, get(t, "/kv/a"), nil)
+		if err != nil || body != "r1" || res.Kind != KindPrimary {
+			t.Fatalf("got %q %v err %v, want r1's answer from the primary", body, res, err)
+		}
+	}
+	if n := r2.calls.Load(); n != 0 {
+		t.Errorf("r2 got %d calls; a primary that answers before the hedge delay needs no hedge", n)
+	}
+	if obs.wins != 0 {
+		t.Errorf("hedge wins = %d, want 0", obs.wins)
+	}
+}
+
+func TestHedgeWinsOverHungPrimaryAndCancelsIt(t *testing.T) {
+	slow := newBackend(t, "slow", hang)
+	fast := newBackend(t, "fast", nil)
+	obs := newRecorder()
+	p, _ := newTestPlan(t, urls(slow, fast), "hedge: {initial_delay: 5ms}", Options{Observer: obs})
+
+	body, res, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "fast" || res.Kind != KindHedge || res.Replica != "r2" {
+		t.Fatalf("served %q from %s (%v), want the hedge to r2", body, res.Replica, res.Kind)
+	}
+	// Close returned, so the loser's context is cancelled and its goroutine gone; the
+	// slow replica's handler sees its client leave.
+	waitFor(t, func() bool { return slow.cancelled.Load() == 1 }, "the hung primary was not cancelled")
+	if obs.wins != 1 || obs.count("r1/primary") != 1 || obs.count("r2/hedge") != 1 {
+		t.Errorf("observer: wins=%d attempts=%v", obs.wins, obs.attempts)
+	}
+}
+
+func TestRetryGoesToAnotherReplicaOn5xx(t *testing.T) {
+	bad := newBackend(t, "bad", status(http.StatusServiceUnavailable))
+	good := newBackend(t, "good", nil)
+	obs := newRecorder()
+	p, _ := newTestPlan(t, urls(bad, good), "hedge: {initial_delay: 5s}", Options{Observer: obs})
+	body, res, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil || body != "good" || res.Kind != KindRetry {
+		t.Fatalf("got %q %+v %v, want good's answer via a retry", body, res, err)
+	}
+	if bad.calls.Load() != 1 || obs.count("r2/retry") != 1 {
+		t.Errorf("bad calls=%d attempts=%v", bad.calls.Load(), obs.attempts)
+	}
+}
+
+func TestRetryOnRefusedConnection(t *testing.T) {
+	good := newBackend(t, "good", nil)
+	p, _ := newTestPlan(t, []string{deadURL(t), good.srv.URL}, "hedge: {initial_delay: 5s}", Options{})
+	body, res, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil || body != "good" || res.Kind != KindRetry {
+		t.Fatalf("got %q %+v %v, want good's answer via a retry", body, res, err)
+	}
+}
+
+func TestAll5xxPassesTheLastAnswerThrough(t *testing.T) {
+	a := newBackend(t, "a", status(http.StatusInternalServerError))
+	b := newBackend(t, "b", status(http.StatusServiceUnavailable))
+	p, _ := newTestPlan(t, urls(a, b), "hedge: {initial_delay: 5s, max_attempts: 2}", Options{})
+	body, res, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil {
+		t.Fatalf("want the replicas' own answer passed through, got %v", err)
+	}
+	if res.Response.StatusCode != 503 || body != "status 503" {
+		t.Errorf("got %d %q, want the last answer: 503 \"status 503\"", res.Response.StatusCode, body)
+	}
+}
+
+func TestNoHTTPAnswerIsAnErrorListingEveryAttempt(t *testing.T) {
+	p, _ := newTestPlan(t, []string{deadURL(t), deadURL(t)}, "hedge: {initial_delay: 5s}", Options{})
+	_, _, err := do(t, p, get(t, "/kv/a"), nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Status() != http.StatusBadGateway {
+		t.Fatalf("got %v, want a 502 *Error", err)
+	}
+	// max_attempts 3 over two replicas: the third goes back to the first, which is
+	// no longer in flight.
+	if len(e.Attempts) != 3 || e.Attempts[2].Replica != "r1" {
+		t.Fatalf("attempts = %+v, want r1, r2, r1", e.Attempts)
+	}
+	for _, a := range e.Attempts {
+		if !strings.HasPrefix(a.Error, "connect_failure") {
+			t.Errorf("attempt %+v: want a connect_failure", a)
+		}
+	}
+}
+
+func Test4xxIsFinalUnlessListed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		retryOn  string
+		wantBody string
+	}{
+		{"404 is final by default", "", "status 404"},
+		{"404 listed is retried", "retry: {on: [404]}", "good"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			missing := newBackend(t, "missing", status(http.StatusNotFound))
+			good := newBackend(t, "good", nil)
+			p, _ := newTestPlan(t, urls(missing, good), "hedge: {initial_delay: 5s}\n"+tc.retryOn, Options{})
+			body, _, err := do(t, p, get(t, "/kv/a"), nil)
+			if err != nil || body != tc.wantBody {
+				t.Fatalf("got %q %v, want %q", body, err, tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestEmptyBudgetSendsNoHedge(t *testing.T) {
+	slow := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-time.After(30 * time.Millisecond):
+		}
+		w.Write([]byte("slow"))
+		return true
+	})
+	fast := newBackend(t, "fast", nil)
+	obs := newRecorder()
+	p, _ := newTestPlan(t, urls(slow, fast),
+		"hedge: {initial_delay: 1ms}\nbudget: {ratio: 0, min_per_second: 0}", Options{Observer: obs})
+	body, _, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil || body != "slow" {
+		t.Fatalf("got %q %v, want the slow primary's answer", body, err)
+	}
+	if fast.calls.Load() != 0 || obs.denied == 0 {
+		t.Errorf("fast calls=%d denied=%d: with an empty budget the hedge must be denied and counted",
+			fast.calls.Load(), obs.denied)
+	}
+}
+
+func TestDeadlineIs504WithDetail(t *testing.T) {
+	a, b := newBackend(t, "a", hang), newBackend(t, "b", hang)
+	p, _ := newTestPlan(t, urls(a, b), "hedge: {initial_delay: 1ms}", Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := p.Do(ctx, get(t, "/kv/a"), nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Status() != http.StatusGatewayTimeout {
+		t.Fatalf("got %v, want 504", err)
+	}
+	if len(e.Attempts) != 2 {
+		t.Errorf("attempts = %+v, want the primary and its hedge", e.Attempts)
+	}
+	waitFor(t, func() bool { return a.cancelled.Load()+b.cancelled.Load() == 2 }, "attempts outlived the deadline")
+}
+
+func TestParallelSendsFanoutAtOnce(t *testing.T) {
+	bs := []*backend{newBackend(t, "a", hang), newBackend(t, "b", nil), newBackend(t, "c", nil)}
+	obs := newRecorder()
+	p, _ := newTestPlan(t, urls(bs...), "strategy: parallel\nparallel: {fanout: 2}", Options{Observer: obs})
+	body, _, err := do(t, p, get(t, "/kv/a"), nil)
+	if err != nil || body != "b" {
+		t.Fatalf("got %q %v, want b (a hangs)", body, err)
+	}
+	if bs[2].calls.Load() != 0 || obs.count("r1/primary") != 1 || obs.count("r2/hedge") != 1 {
+		t.Errorf("attempts=%v c calls=%d: want exactly the fan-out of 2", obs.attempts, bs[2].calls.Load())
+	}
+	if obs.denied != 0 {
+		t.Errorf("fan-out attempts spent the budget (%d denials)", obs.denied)
+	}
+}
+
+func TestRequestBodyIsReplayedToEveryAttempt(t *testing.T) {
+	slow := newBackend(t, "slow", hang)
+	fast := newBackend(t, "fast", nil)
+	p, _ := newTestPlan(t, urls(slow, fast), "methods: [POST]\nhedge: {initial_delay: 2ms}", Options{})
+	req, _ := http.NewRequest(http.MethodPost, "http://gateway.invalid/kv/a", nil)
+	payload := []byte(`{"query":"x"}`)
+	if _, _, err := do(t, p, req, payload); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*backend{slow, fast} {
+		select {
+		case got := <-b.bodies:
+			if got != string(payload) {
+				t.Errorf("%s got body %q", b.name, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s got no body", b.name)
+		}
+	}
+}
+
+func TestPathJoinAndQuery(t *testing.T) {
+	seen := make(chan string, 1)
+	b := newBackend(t, "b", func(w http.ResponseWriter, r *http.Request) bool {
+		seen <- r.URL.RequestURI()
+		return true
+	})
+	p, _ := newTestPlan(t, []string{b.srv.URL + "/base/"}, "", Options{})
+	if _, _, err := do(t, p, get(t, "/kv/a%2Fb?x=1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != "/base/kv/a%2Fb?x=1" {
+		t.Errorf("replica saw %q", got)
+	}
+}
+
+// waitFor polls cond, bounded in count and time, for effects that land on another
+// goroutine (a server handler noticing its client left).
+func waitFor(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for range 500 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal(msg)
+}
+
+func TestOvertakenPrimaryIsReportedToItsReplica(t *testing.T) {
+	slow := newBackend(t, "slow", hang)
+	fast := newBackend(t, "fast", nil)
+	p, set := newTestPlan(t, urls(slow, fast), "hedge: {initial_delay: 2ms}", Options{})
+	for range 5 {
+		if _, _, err := do(t, p, get(t, "/kv/a"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The hung primary lost to hedges sent after it: a signal for the picker. The
+	// winning replica's record stays clean.
+	if r := set.Replicas[0].ErrorRate(); r < 0.5 {
+		t.Errorf("hung primary's error rate %.2f, want it raised by being overtaken", r)
+	}
+	if r := set.Replicas[1].ErrorRate(); r != 0 {
+		t.Errorf("winner's error rate %.2f, want 0", r)
+	}
+	if f := set.Replicas[0].Stats().Failures; f != 0 {
+		t.Errorf("overtaken attempts counted as %d failures", f)
+	}
+}
