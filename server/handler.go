@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/hedge"
+)
+
+// RequestTimeoutHeader lets a client shorten, never lengthen, a route's deadline.
+const RequestTimeoutHeader = "X-Request-Timeout"
+
+// ReplicaHeader names the replica whose answer was served, so an operator can see
+// from any response where it came from.
+const ReplicaHeader = "X-Hedgegate-Replica"
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// routeHandler serves one route: method check, deadline, bounded body, the engine,
+// then the answer streamed back.
+func (s *Server) routeHandler(rt *route, cfg *config.Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := s.serveRoute(w, r, rt, cfg)
+		s.metrics.observe(rt.cfg.Name, code, time.Since(start))
+	})
+}
+
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, cfg *config.Config) int {
+	name := rt.cfg.Name
+	fail := func(status int, msg string) int {
+		writeError(w, status, errorBody{Error: msg, Route: name})
+		return status
+	}
+	if !rt.methods[r.Method] {
+		w.Header().Set("Allow", rt.allow)
+		return fail(http.StatusMethodNotAllowed, "method "+r.Method+" is not a read on this route (allowed: "+rt.allow+")")
+	}
+
+	timeout := rt.cfg.Timeout.D()
+	if v := r.Header.Get(RequestTimeoutHeader); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fail(http.StatusBadRequest, RequestTimeoutHeader+": want a positive duration such as 250ms, got "+strconv.Quote(v))
+		}
+		timeout = min(timeout, d)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+
+	limit := cfg.Limits.MaxRequestBodyBytes
+	if r.ContentLength > limit {
+		return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+		case err != nil:
+			return fail(http.StatusBadRequest, "reading request body: "+err.Error())
+		}
+	}
+
+	path := r.URL.Path
+	rawPath := r.URL.RawPath
+	if p := rt.cfg.StripPrefix; p != "" {
+		if !strings.HasPrefix(path, p) {
+			return fail(http.StatusNotFound, "path does not start with strip_prefix "+p)
+		}
+		path = ensureSlash(strings.TrimPrefix(path, p))
+		if rawPath != "" {
+			rawPath = ensureSlash(strings.TrimPrefix(rawPath, p))
+		}
+	}
+
+	out := r.Clone(ctx)
+	out.URL.Path, out.URL.RawPath = path, rawPath
+	removeHopHeaders(out.Header)
+	out.Header.Del(RequestTimeoutHeader)
+	addForwarded(out.Header, r)
+
+	res, err := rt.plan.Do(ctx, out, body)
+	if err != nil {
+		var herr *hedge.Error
+		if !errors.As(err, &herr) {
+			return fail(http.StatusBadGateway, err.Error())
+		}
+		status := herr.Status()
+		if status == hedge.StatusClientClosed {
+			return status // nobody is listening
+		}
+		writeError(w, status, errorBody{Error: herr.Message, Route: name, Attempts: herr.Attempts})
+		return status
+	}
+	defer res.Close()
+
+	resp := res.Response
+	h := w.Header()
+	copyHeader(h, resp.Header)
+	removeHopHeaders(h)
+	if resp.ContentLength >= 0 && h.Get("Content-Length") == "" && r.Method != http.MethodHead {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	h.Set(ReplicaHeader, res.Replica)
+	if q := res.Quorum; q != nil {
+		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
+		h.Set("X-Quorum-Version", q.Version)
+	}
+	w.WriteHeader(resp.StatusCode)
+	buf := copyBuffers.Get().(*[]byte)
+	io.CopyBuffer(w, resp.Body, *buf) // a copy error means the client or replica went away mid-body
+	copyBuffers.Put(buf)
+	return resp.StatusCode
+}
+
+func ensureSlash(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return "/" + p
+	}
+	return p
+}

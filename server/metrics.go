@@ -1,0 +1,140 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hedgegate/hedgegate/hedge"
+)
+
+// metrics adapts the engine's Observer to Prometheus. Every metric lives on the
+// server's own registry, never the global one, so tests and embedders stay isolated.
+type metrics struct {
+	registry *prometheus.Registry
+
+	requests        *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	backend         *prometheus.CounterVec
+	hedgeWins       *prometheus.CounterVec
+	budgetDenied    *prometheus.CounterVec
+	quorumResults   *prometheus.CounterVec
+	quorumDivergent *prometheus.CounterVec
+	inflight        prometheus.Gauge
+	shed            prometheus.Counter
+	reloads         *prometheus.CounterVec
+	reloadError     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_requests_total",
+			Help: "Client requests answered, by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hedgegate_request_duration_seconds",
+			Help: "Time from a client request's arrival to its answer's headers, by route.",
+			// 250µs to ~16s: loopback replicas answer in under a millisecond, and the
+			// tail that hedging cuts sits between 1ms and 1s.
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 17),
+		}, []string{"route"}),
+		backend: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_backend_requests_total",
+			Help: "Attempts sent to replicas, by route, replica and kind (primary, hedge, retry).",
+		}, []string{"route", "replica", "kind"}),
+		hedgeWins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_hedge_wins_total",
+			Help: "Requests answered by an attempt other than their first.",
+		}, []string{"route"}),
+		budgetDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_budget_denied_total",
+			Help: "Extra attempts (hedges, retries) not sent because the route's budget was empty.",
+		}, []string{"route"}),
+		quorumResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_quorum_results_total",
+			Help: "Quorum requests by result (agree, latest, no_quorum, stale, deadline).",
+		}, []string{"route", "result"}),
+		quorumDivergent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_quorum_divergence_total",
+			Help: "Quorum answers whose version differed from the version served, by replica.",
+		}, []string{"route", "replica"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hedgegate_inflight_requests",
+			Help: "Client requests being served now.",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hedgegate_shed_total",
+			Help: "Client requests refused with 503 because limits.max_inflight was reached.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_config_reloads_total",
+			Help: "Config reloads, by result (ok, error).",
+		}, []string{"result"}),
+		reloadError: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hedgegate_config_last_reload_error",
+			Help: "1 when the last reload was refused, 0 when it succeeded or none happened.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
+		m.quorumResults, m.quorumDivergent, m.inflight, m.shed, m.reloads, m.reloadError)
+	return m
+}
+
+// observe records one answered client request.
+func (m *metrics) observe(route string, code int, elapsed time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+}
+
+// routeObserver is one route's hedge.Observer. Its backend counters are resolved once
+// when the route is built, so an attempt costs one map read and an atomic add.
+type routeObserver struct {
+	m       *metrics
+	backend map[backendKey]prometheus.Counter
+	wins    prometheus.Counter
+	denied  prometheus.Counter
+}
+
+type backendKey struct {
+	replica string
+	kind    hedge.Kind
+}
+
+var _ hedge.Observer = (*routeObserver)(nil)
+
+func (m *metrics) routeObserver(route string, replicaNames []string) *routeObserver {
+	o := &routeObserver{
+		m:       m,
+		backend: make(map[backendKey]prometheus.Counter, 3*len(replicaNames)),
+		wins:    m.hedgeWins.WithLabelValues(route),
+		denied:  m.budgetDenied.WithLabelValues(route),
+	}
+	for _, name := range replicaNames {
+		for _, k := range []hedge.Kind{hedge.KindPrimary, hedge.KindHedge, hedge.KindRetry} {
+			o.backend[backendKey{name, k}] = m.backend.WithLabelValues(route, name, k.String())
+		}
+	}
+	return o
+}
+
+func (o *routeObserver) AttemptStarted(route, replica string, kind hedge.Kind) {
+	if c, ok := o.backend[backendKey{replica, kind}]; ok {
+		c.Inc()
+		return
+	}
+	o.m.backend.WithLabelValues(route, replica, kind.String()).Inc()
+}
+
+func (o *routeObserver) HedgeWon(string)     { o.wins.Inc() }
+func (o *routeObserver) BudgetDenied(string) { o.denied.Inc() }
+
+func (o *routeObserver) QuorumResult(route, result string) {
+	o.m.quorumResults.WithLabelValues(route, result).Inc()
+}
+
+func (o *routeObserver) QuorumDivergence(route, replica string) {
+	o.m.quorumDivergent.WithLabelValues(route, replica).Inc()
+}

@@ -1,0 +1,289 @@
+// Package server assembles hedgegate's HTTP side: the chi router built from the
+// configured routes, the route handler, the admin endpoints and the Prometheus
+// metrics that adapt the engine's observer. Core packages know none of this.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/hedge"
+	"github.com/hedgegate/hedgegate/replicas"
+)
+
+// Options are a Server's collaborators. Every field may be left zero.
+type Options struct {
+	// Logger receives reloads, refused configs and shutdown progress. Nil: slog.Default().
+	Logger *slog.Logger
+	// Seed seeds replica pickers, so a test can repeat the same choices.
+	Seed uint64
+	// Now is the clock of budgets and latency windows. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is one running gateway: the current routing state, swapped whole on reload.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	metrics  *metrics
+	state    atomic.Pointer[state]
+	inflight atomic.Int64
+	reloadMu sync.Mutex // one reload at a time
+}
+
+// state is everything built from one config: replaced whole, never mutated.
+type state struct {
+	cfg    *config.Config
+	sets   map[string]*replicas.Set
+	routes []*route
+	router http.Handler
+	// replicaLabel names each replica in metrics: its name, or set/name when two sets
+	// share a replica name.
+	replicaLabel map[*replicas.Replica]string
+}
+
+// route is one configured route, compiled.
+type route struct {
+	cfg     *config.Route
+	plan    *hedge.Plan
+	methods map[string]bool
+	allow   string
+	quorum  bool
+}
+
+// New builds a gateway for a validated config. It opens no connection and starts no
+// goroutine: Serve does.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics()}
+	st, err := s.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.state.Store(st)
+	s.metrics.registry.MustRegister(&stateCollector{s: s})
+	return s, nil
+}
+
+// build compiles cfg. Replica sets found in prev with the same name and replicas are
+// kept, with their connections and histograms.
+func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
+	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{}}
+	names := make([]string, 0, len(cfg.ReplicaSets))
+	for name := range cfg.ReplicaSets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]int{}
+	for _, name := range names {
+		set, err := replicas.NewSet(name, cfg.ReplicaSets[name], cfg.Latency, s.opts.Now)
+		if err != nil {
+			return nil, fmt.Errorf("replica set %q: %w", name, err)
+		}
+		st.sets[name] = set
+		for _, rep := range set.Replicas {
+			seen[rep.Name]++
+		}
+	}
+	for _, set := range st.sets {
+		for _, rep := range set.Replicas {
+			st.replicaLabel[rep] = rep.Name
+			if seen[rep.Name] > 1 {
+				st.replicaLabel[rep] = set.Name + "/" + rep.Name
+			}
+		}
+	}
+
+	router := chi.NewRouter()
+	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, errorBody{Error: "no route matches " + r.URL.Path})
+	})
+	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " is not allowed"})
+	})
+	for i, rc := range cfg.Routes {
+		set := st.sets[rc.ReplicaSet]
+		if set == nil {
+			return nil, fmt.Errorf("route %q: no replica set %q", rc.Name, rc.ReplicaSet)
+		}
+		labels := make([]string, len(set.Replicas))
+		for j, rep := range set.Replicas {
+			labels[j] = st.replicaLabel[rep]
+		}
+		plan, err := hedge.NewPlan(rc, set, hedge.Options{
+			Observer:             s.metrics.routeObserver(rc.Name, labels),
+			Seed:                 s.opts.Seed + uint64(i),
+			Now:                  s.opts.Now,
+			MinSamples:           cfg.Latency.MinSamples,
+			MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rt := &route{cfg: rc, plan: plan, methods: map[string]bool{}, quorum: rc.Strategy == config.StrategyQuorum}
+		for _, m := range rc.Methods {
+			rt.methods[m] = true
+		}
+		rt.allow = joinMethods(rc.Methods)
+		st.routes = append(st.routes, rt)
+		router.Handle(rc.Match, s.routeHandler(rt, cfg))
+	}
+	st.router = router
+	return st, nil
+}
+
+func joinMethods(ms []string) string {
+	out := ""
+	for i, m := range ms {
+		if i > 0 {
+			out += ", "
+		}
+		out += m
+	}
+	return out
+}
+
+// Config is the config in force.
+func (s *Server) Config() *config.Config { return s.state.Load().cfg }
+
+// Ready reports whether every replica set has opened its warm connections.
+func (s *Server) Ready() bool {
+	for _, set := range s.state.Load().sets {
+		if !set.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// Handler serves clients: shedding, then the router of the config in force.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := s.state.Load()
+		n := s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		if n > int64(st.cfg.Limits.MaxInflight) {
+			// Shed at once: queueing here would only turn overload into timeouts.
+			s.metrics.shed.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, errorBody{Error: "overloaded: limits.max_inflight reached"})
+			return
+		}
+		s.metrics.inflight.Inc()
+		defer s.metrics.inflight.Dec()
+		st.router.ServeHTTP(w, r)
+	})
+}
+
+// Warm opens every set's warm connections, retrying sets with no reachable replica
+// every second (plus a per-host offset, so a fleet's retries do not align) until all
+// are ready or ctx ends.
+func (s *Server) Warm(ctx context.Context) {
+	offset := hostJitter(time.Second / 4)
+	for {
+		st := s.state.Load()
+		var wg sync.WaitGroup
+		for _, set := range st.sets {
+			if set.Ready() {
+				continue
+			}
+			wg.Go(func() {
+				if err := set.Warm(ctx); err != nil {
+					s.log.Warn("warm-up", "replica_set", set.Name, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		if s.Ready() {
+			return
+		}
+		t := time.NewTimer(time.Second + offset)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// hostJitter is a stable offset in [0, span) from the host name: the same host always
+// waits the same extra time, so its periodic work is spread from other hosts' yet
+// repeats the same way each run (easy to debug).
+func hostJitter(span time.Duration) time.Duration {
+	host, _ := os.Hostname()
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	return time.Duration(h.Sum64() % uint64(span))
+}
+
+// Serve runs the gateway on ln and the admin endpoints on adminLn until ctx ends, then
+// stops accepting, drains in-flight requests (up to the longest route timeout plus
+// five seconds) and closes replica connections.
+func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	cfg := s.Config()
+	client := &http.Server{
+		Handler:           s.Handler(),
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	admin := &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	warmCtx, stopWarm := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Warm(warmCtx) })
+	errc := make(chan error, 2)
+	wg.Go(func() { errc <- client.Serve(ln) })
+	wg.Go(func() { errc <- admin.Serve(adminLn) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	stopWarm()
+	drain := s.maxTimeout() + 5*time.Second
+	s.log.Info("shutting down", "drain_timeout", drain)
+	shutCtx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if e := client.Shutdown(shutCtx); e != nil {
+		err = errors.Join(err, fmt.Errorf("drain: %w", e))
+	}
+	admin.Shutdown(shutCtx)
+	wg.Wait()
+	for _, set := range s.state.Load().sets {
+		set.Close()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) maxTimeout() time.Duration {
+	var d time.Duration
+	for _, rc := range s.Config().Routes {
+		d = max(d, rc.Timeout.D())
+	}
+	return d
+}
