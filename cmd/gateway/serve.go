@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/server"
+)
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "gateway serve: -config FILE is required")
+		fs.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, *path, stderr, nil)
+}
+
+// serve runs the gateway until ctx ends. ready, if not nil, receives the listeners'
+// addresses once they accept (tests listen on port 0).
+func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, admin string)) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := config.Load(path)
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				fmt.Fprintln(stderr, p)
+			}
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		fmt.Fprintln(stderr, "gateway serve: refusing to start with an invalid config")
+		return 1
+	}
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway serve:", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway serve: listen:", err)
+		return 1
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, "gateway serve: admin listen:", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.Reload(path); err != nil {
+					log.Error("reload refused; the running config stays", "file", path, "err", err)
+				}
+			}
+		}
+	}()
+	log.Info("hedgegate serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(),
+		"routes", len(cfg.Routes), "config", path)
+	if ready != nil {
+		ready(ln.Addr().String(), adminLn.Addr().String())
+	}
+	if err := srv.Serve(ctx, ln, adminLn); err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
