@@ -2,6 +2,7 @@ package replicas
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -50,9 +51,10 @@ type Replica struct {
 	Set  string   // the set's name
 	URL  *url.URL // base URL; do not modify
 
-	now    func() time.Time
-	lat    *latency.Window
-	warmed atomic.Bool // the last Warm made at least one connection
+	now       func() time.Time
+	lat       *latency.Window
+	transport *http.Transport // this replica's connection pool
+	warmed    atomic.Bool     // the last Warm made at least one connection
 
 	inflight atomic.Int64
 	requests atomic.Uint64 // ended attempts, of every outcome
@@ -69,6 +71,14 @@ type Replica struct {
 
 func newReplica(set, name string, u *url.URL, lat *latency.Window, now func() time.Time) *Replica {
 	return &Replica{Name: name, Set: set, URL: u, lat: lat, now: now, base: now().UnixNano()}
+}
+
+// Close closes the replica's idle connections; requests in flight finish first and
+// their connections close when they end. Used when a reload removes the replica.
+func (r *Replica) Close() {
+	if r.transport != nil {
+		r.transport.CloseIdleConnections()
+	}
 }
 
 // Latency returns the replica's rolling latency histogram.

@@ -24,16 +24,43 @@ const (
 	defaultBuckets        = 6
 )
 
-// Set is a named group of interchangeable replicas sharing one transport. Name and
-// Replicas are fixed at construction; do not modify them.
+// Set is a named group of interchangeable replicas. Name and Replicas are fixed at
+// construction; do not modify them.
+//
+// Every replica has its own connection pool built from the set's settings, so that a
+// reload can close a removed replica's connections while the others keep theirs.
 type Set struct {
 	Name     string
 	Replicas []*Replica
 
-	transport *http.Transport
+	transport hostTransport
 	byName    map[string]*Replica
 	warmConns int
+	settings  setSettings
 	ready     atomic.Bool // a Warm completed with at least one replica reachable
+}
+
+// setSettings are what a replica's transport and histogram are built from: a replica
+// is kept across a reload only while they are unchanged.
+type setSettings struct {
+	connect   time.Duration
+	warmConns int
+	window    time.Duration
+	buckets   int
+}
+
+// hostTransport sends each request with the transport of the replica it is for.
+type hostTransport map[string]*http.Transport
+
+func (h hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t, ok := h[req.URL.Host]
+	if !ok {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("replicas: %s is not a replica of this set", req.URL.Host)
+	}
+	return t.RoundTrip(req)
 }
 
 // NewSet builds the set name from cfg. Replica URLs must be absolute http or https
@@ -41,14 +68,23 @@ type Set struct {
 // latency.buckets take config's defaults (200ms, 10s, 6); warm_connections 0 disables
 // warm-up. A nil now means time.Now; it drives every replica's histogram and averages.
 func NewSet(name string, cfg *config.ReplicaSet, lat config.Latency, now func() time.Time) (*Set, error) {
+	s, _, err := NewSetFrom(nil, name, cfg, lat, now)
+	return s, err
+}
+
+// NewSetFrom is NewSet for a reload: every replica of prev (which may be nil) whose
+// name and URL are unchanged is kept, with its connections, histogram and stats, as
+// long as the set's connection and latency settings are unchanged too. It also
+// returns prev's replicas that were not kept, for the caller to drain and Close.
+func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Latency, now func() time.Time) (*Set, []*Replica, error) {
 	if cfg == nil {
-		return nil, fmt.Errorf("replica set %q: no config", name)
+		return nil, nil, fmt.Errorf("replica set %q: no config", name)
 	}
 	if len(cfg.Replicas) == 0 {
-		return nil, fmt.Errorf("replica set %q: no replicas", name)
+		return nil, nil, fmt.Errorf("replica set %q: no replicas", name)
 	}
 	if cfg.WarmConnections < 0 {
-		return nil, fmt.Errorf("replica set %q: warm_connections %d is negative", name, cfg.WarmConnections)
+		return nil, nil, fmt.Errorf("replica set %q: warm_connections %d is negative", name, cfg.WarmConnections)
 	}
 	if now == nil {
 		now = time.Now
@@ -68,9 +104,14 @@ func NewSet(name string, cfg *config.ReplicaSet, lat config.Latency, now func() 
 	s := &Set{
 		Name:      name,
 		Replicas:  make([]*Replica, 0, len(cfg.Replicas)),
-		transport: newTransport(connect, cfg.WarmConnections),
+		transport: hostTransport{},
 		byName:    make(map[string]*Replica, len(cfg.Replicas)),
 		warmConns: cfg.WarmConnections,
+		settings:  setSettings{connect: connect, warmConns: cfg.WarmConnections, window: window, buckets: buckets},
+	}
+	var keep map[string]*Replica
+	if prev != nil && prev.settings == s.settings {
+		keep = prev.byName
 	}
 	var errs []error
 	for i, rc := range cfg.Replicas {
@@ -86,14 +127,36 @@ func NewSet(name string, cfg *config.ReplicaSet, lat config.Latency, now func() 
 			errs = append(errs, fmt.Errorf("replica set %q: replica %q: %w", name, rc.Name, err))
 			continue
 		}
-		r := newReplica(name, rc.Name, u, latency.NewWindow(window, buckets, now), now)
+		r := keep[rc.Name]
+		if r == nil || r.URL.String() != u.String() {
+			r = newReplica(name, rc.Name, u, latency.NewWindow(window, buckets, now), now)
+			// Replicas on one host share a pool; their connections are the same anyway.
+			if t, ok := s.transport[u.Host]; ok {
+				r.transport = t
+			} else {
+				r.transport = newTransport(connect, cfg.WarmConnections)
+			}
+		}
+		s.transport[u.Host] = r.transport
 		s.Replicas = append(s.Replicas, r)
 		s.byName[r.Name] = r
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s, nil
+	var removed []*Replica
+	if prev != nil {
+		for _, r := range prev.Replicas {
+			if s.byName[r.Name] != r {
+				removed = append(removed, r)
+			}
+		}
+		// A set whose replicas were all kept is as warm as it was.
+		if len(removed) == 0 && len(prev.Replicas) == len(s.Replicas) && prev.ready.Load() {
+			s.ready.Store(true)
+		}
+	}
+	return s, removed, nil
 }
 
 // parseURL accepts absolute http and https URLs with a host.
@@ -111,7 +174,8 @@ func parseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// Transport returns the round tripper shared by the set's replicas.
+// Transport returns the set's round tripper: it sends each request with the
+// connection pool of the replica whose host it names.
 func (s *Set) Transport() http.RoundTripper { return s.transport }
 
 // Replica returns the replica called name, or nil.
@@ -121,6 +185,10 @@ func (s *Set) Replica(name string) *Replica { return s.byName[name] }
 // one replica reachable, or warm-up is disabled (warm_connections 0).
 func (s *Set) Ready() bool { return s.warmConns == 0 || s.ready.Load() }
 
-// Close closes the transport's idle connections. Requests in flight are not
+// Close closes every replica's idle connections. Requests in flight are not
 // interrupted; the set stays usable.
-func (s *Set) Close() { s.transport.CloseIdleConnections() }
+func (s *Set) Close() {
+	for _, r := range s.Replicas {
+		r.Close()
+	}
+}

@@ -1,7 +1,6 @@
 package replicas
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,10 +76,7 @@ func TestTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tr, ok := s.Transport().(*http.Transport)
-	if !ok {
-		t.Fatalf("Transport is %T", s.Transport())
-	}
+	tr := s.Replicas[0].transport
 	if tr.MaxIdleConnsPerHost != 40 || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
 		tr.ForceAttemptHTTP2 || !tr.DisableCompression || tr.ResponseHeaderTimeout != 0 ||
 		tr.TLSHandshakeTimeout != 150*time.Millisecond || tr.Proxy != nil || tr.DialContext == nil {
@@ -92,7 +88,7 @@ func TestTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if got := s2.Transport().(*http.Transport).MaxIdleConnsPerHost; got != 16 {
+	if got := s2.Replicas[0].transport.MaxIdleConnsPerHost; got != 16 {
 		t.Errorf("MaxIdleConnsPerHost = %d, want 16", got)
 	}
 }
@@ -114,5 +110,57 @@ func TestNewSetLatency(t *testing.T) {
 	clk.Advance(2 * time.Second) // buckets × window
 	if got := r.Latency().Count(); got != 0 {
 		t.Errorf("after 2s: Count = %d, want 0", got)
+	}
+}
+
+func TestNewSetFromKeepsUnchangedReplicas(t *testing.T) {
+	clk := newFakeClock()
+	cfg := setConfig(2, "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3")
+	prev, err := NewSet("kv", cfg, config.Latency{}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prev.Close()
+	prev.Replicas[0].Latency().Record(time.Millisecond)
+	prev.ready.Store(true)
+
+	// r2 moves to another URL, r3 is removed, r4 is new.
+	next := setConfig(2, "http://127.0.0.1:1", "http://127.0.0.1:22", "http://127.0.0.1:4")
+	next.Replicas[2].Name = "r4"
+	s, removed, err := NewSetFrom(prev, "kv", next, config.Latency{}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Replica("r1") != prev.Replica("r1") || s.Replica("r1").Latency().Count() != 1 {
+		t.Error("r1 is unchanged: it must keep its state and histogram")
+	}
+	if s.Replica("r2") == prev.Replica("r2") {
+		t.Error("r2 changed URL: it must be a new replica")
+	}
+	var names []string
+	for _, r := range removed {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, ",") != "r2,r3" {
+		t.Errorf("removed %v, want r2 (moved) and r3", names)
+	}
+	if s.Ready() {
+		t.Error("a set with new replicas must warm again before it is ready")
+	}
+	if _, err := s.Transport().RoundTrip(httptestRequest(t, "http://127.0.0.1:3/")); err == nil ||
+		!strings.Contains(err.Error(), "not a replica") {
+		t.Errorf("a removed replica's host must not be reachable through the new set: %v", err)
+	}
+
+	same, removed, err := NewSetFrom(s, "kv", next, config.Latency{}, clk.Now)
+	if err != nil || len(removed) != 0 || same.Replica("r4") != s.Replica("r4") {
+		t.Fatalf("an identical reload must keep every replica: removed=%v err=%v", removed, err)
+	}
+	changed := *next
+	changed.ConnectTimeout = config.Duration(2 * time.Second)
+	fresh, removed, err := NewSetFrom(s, "kv", &changed, config.Latency{}, clk.Now)
+	if err != nil || len(removed) != 3 || fresh.Replica("r1") == s.Replica("r1") {
+		t.Errorf("new connection settings need new pools: removed %d, err %v", len(removed), err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// newTransport builds the one transport a set's replicas share, so idle connections
-// are pooled per replica host and warm-up fills the same pool requests use.
+// newTransport builds a replica's connection pool from its set's settings; warm-up
+// fills the same pool requests use.
 func newTransport(connectTimeout time.Duration, warmConnections int) *http.Transport {
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{

@@ -40,6 +40,8 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.Config())
 	})
+	mux.HandleFunc("GET /debug/advisor", s.serveAdvisor)
+	mux.HandleFunc("POST /reload", s.serveReload)
 	return mux
 }
 

@@ -1,9 +1,14 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/replicas"
 )
 
 // Reload reads path again and, if it is valid, swaps the whole routing state
@@ -28,21 +33,74 @@ func (s *Server) Reload(path string) error {
 	return nil
 }
 
+// swap builds cfg's state and puts it in force. New replicas are warmed first, so the
+// swap does not send requests to cold connections; removed replicas get no new
+// request once the swap is done, and their connections are closed once their last
+// request ends.
 func (s *Server) swap(cfg *config.Config) error {
 	prev := s.state.Load()
 	if cfg.Listen != prev.cfg.Listen || cfg.AdminListen != prev.cfg.AdminListen {
 		return fmt.Errorf("listen and admin_listen cannot change on reload (restart the gateway)")
 	}
-	st, err := s.build(cfg, prev)
+	st, removed, err := s.build(cfg, prev)
 	if err != nil {
 		return err
 	}
-	s.state.Store(st)
-	for name, set := range prev.sets {
-		if st.sets[name] != set {
-			// Requests still in flight keep their connections; idle ones go now.
-			set.Close()
+	warmCtx, cancel := context.WithTimeout(context.Background(), reloadWarmTimeout)
+	for _, set := range st.sets {
+		if !set.Ready() {
+			if err := set.Warm(warmCtx); err != nil {
+				s.log.Warn("reload: warm-up", "replica_set", set.Name, "err", err)
+			}
 		}
 	}
+	cancel()
+	s.state.Store(st)
+	s.drain(removed, max(prev.maxTimeout(), st.maxTimeout()))
 	return nil
+}
+
+// reloadWarmTimeout bounds how long a reload waits for new replicas' connections.
+const reloadWarmTimeout = 5 * time.Second
+
+// drain waits until the removed replicas have no request in flight (at most limit,
+// the longest route timeout: no request outlives it) and closes their connections.
+func (s *Server) drain(removed []*replicas.Replica, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, r := range removed {
+		for r.Inflight() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		r.Close()
+		s.log.Info("reload: replica removed", "replica_set", r.Set, "replica", r.Name)
+	}
+}
+
+// serveReload is admin POST /reload: 200 with the new route count, or 400 with the
+// same problems `gateway validate` prints.
+func (s *Server) serveReload(w http.ResponseWriter, r *http.Request) {
+	if s.source == "" {
+		writeError(w, http.StatusBadRequest, errorBody{Error: "the running config was not read from a file; nothing to reload"})
+		return
+	}
+	if err := s.Reload(s.source); err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		writeJSON(w, map[string]any{"error": "reload refused; the running config stays", "problems": problemLines(err)})
+		return
+	}
+	writeJSON(w, map[string]any{"reloaded": true, "routes": len(s.Config().Routes)})
+}
+
+// problemLines splits a config error into the lines `gateway validate` prints.
+func problemLines(err error) []string {
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		out := make([]string, len(problems))
+		for i, p := range problems {
+			out[i] = p.String()
+		}
+		return out
+	}
+	return []string{err.Error()}
 }

@@ -42,6 +42,7 @@ type Server struct {
 	state    atomic.Pointer[state]
 	inflight atomic.Int64
 	reloadMu sync.Mutex // one reload at a time
+	source   string     // the config file, for admin POST /reload
 }
 
 // state is everything built from one config: replaced whole, never mutated.
@@ -70,8 +71,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics()}
-	st, err := s.build(cfg, nil)
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source}
+	st, _, err := s.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +81,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// build compiles cfg. Replica sets found in prev with the same name and replicas are
-// kept, with their connections and histograms.
-func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
+// build compiles cfg. Replicas of prev (nil at start) that stay — same set, name and
+// URL, same connection and latency settings — are kept with their connections,
+// histograms and stats; the others are returned for the caller to drain and close.
+func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Replica, error) {
 	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{}}
 	names := make([]string, 0, len(cfg.ReplicaSets))
 	for name := range cfg.ReplicaSets {
@@ -90,11 +92,17 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
 	}
 	sort.Strings(names)
 	seen := map[string]int{}
+	var removed []*replicas.Replica
 	for _, name := range names {
-		set, err := replicas.NewSet(name, cfg.ReplicaSets[name], cfg.Latency, s.opts.Now)
-		if err != nil {
-			return nil, fmt.Errorf("replica set %q: %w", name, err)
+		var old *replicas.Set
+		if prev != nil {
+			old = prev.sets[name]
 		}
+		set, gone, err := replicas.NewSetFrom(old, name, cfg.ReplicaSets[name], cfg.Latency, s.opts.Now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("replica set %q: %w", name, err)
+		}
+		removed = append(removed, gone...)
 		st.sets[name] = set
 		for _, rep := range set.Replicas {
 			seen[rep.Name]++
@@ -119,7 +127,7 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
 	for i, rc := range cfg.Routes {
 		set := st.sets[rc.ReplicaSet]
 		if set == nil {
-			return nil, fmt.Errorf("route %q: no replica set %q", rc.Name, rc.ReplicaSet)
+			return nil, nil, fmt.Errorf("route %q: no replica set %q", rc.Name, rc.ReplicaSet)
 		}
 		labels := make([]string, len(set.Replicas))
 		for j, rep := range set.Replicas {
@@ -133,7 +141,7 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
 			MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rt := &route{cfg: rc, plan: plan, methods: map[string]bool{}, quorum: rc.Strategy == config.StrategyQuorum}
 		for _, m := range rc.Methods {
@@ -144,7 +152,14 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, error) {
 		router.Handle(rc.Match, s.routeHandler(rt, cfg))
 	}
 	st.router = router
-	return st, nil
+	if prev != nil {
+		for name, set := range prev.sets {
+			if st.sets[name] == nil {
+				removed = append(removed, set.Replicas...)
+			}
+		}
+	}
+	return st, removed, nil
 }
 
 func joinMethods(ms []string) string {
@@ -280,9 +295,12 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	return err
 }
 
-func (s *Server) maxTimeout() time.Duration {
+func (s *Server) maxTimeout() time.Duration { return s.state.Load().maxTimeout() }
+
+// maxTimeout is the longest route timeout: no request of this state outlives it.
+func (st *state) maxTimeout() time.Duration {
 	var d time.Duration
-	for _, rc := range s.Config().Routes {
+	for _, rc := range st.cfg.Routes {
 		d = max(d, rc.Timeout.D())
 	}
 	return d
