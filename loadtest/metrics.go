@@ -45,6 +45,8 @@ func Scrape(ctx context.Context, url string) (*MetricsSnapshot, error) {
 	}
 	// Plain text format: the parser below does not read protobuf or OpenMetrics extras.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	// Two scrapes a run: no idle connection left behind in the shared client.
+	req.Close = true
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ commands:
   loadtest  -url URL -rate R -duration D [flags]
                               open-loop load test (also: loadtest compare A.json B.json ...)
   demo      [flags]           simulated replicas + gateway + load, direct vs each strategy
+  tune      -admin URL        what each hedge percentile would cost and buy, from live histograms
   version                     print the version
 
 Run "gateway <command> -h" for a command's flags.
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runLoadtest(rest, stdout, stderr)
 	case "demo":
 		return runDemo(rest, stdout, stderr)
+	case "tune":
+		return runTune(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "hedgegate", version)
 		return 0
