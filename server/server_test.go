@@ -32,7 +32,7 @@ type replica struct {
 	released chan struct{}
 }
 
-func newReplica(t *testing.T, name string, configure func(*replica)) *replica {
+func newReplica(t testing.TB, name string, configure func(*replica)) *replica {
 	t.Helper()
 	r := &replica{status: http.StatusOK, released: make(chan struct{})}
 	if configure != nil {
@@ -102,7 +102,7 @@ type gateway struct {
 	admin *httptest.Server
 }
 
-func newGateway(t *testing.T, yaml string) *gateway {
+func newGateway(t testing.TB, yaml string) *gateway {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), "test.yaml")
 	if err != nil {

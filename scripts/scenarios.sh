@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Measures the core gateway's scenarios on loopback with the real binary, each part in
+# its own process: simulated replicas (gateway sim), the gateway (gateway serve) and the
+# open-loop generator (gateway loadtest). Backend requests per client request are
+# counted at the replicas (/_sim/stats). Loopback only; every process it starts is
+# stopped on exit.
+#
+#   scripts/scenarios.sh            # all scenarios
+#   RATE=300 DUR=10s scripts/scenarios.sh tail hung
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE=${RATE:-500}
+DUR=${DUR:-20s}
+SIM_PORT=9401
+GW=127.0.0.1:9480
+ADMIN=127.0.0.1:9481
+work=$(mktemp -d)
+bin=$work/gateway
+go build -o "$bin" ./cmd/gateway
+sim_pid= gw_pid=
+cleanup() {
+  [ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_sim() { # sim flags...
+  stop_sim
+  "$bin" sim -base-port $SIM_PORT -seed 7 "$@" >"$work/sim.log" 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 100); do [ "$(grep -c control "$work/sim.log")" -ge 3 ] && return; sleep 0.05; done
+  echo "sim did not start"; cat "$work/sim.log"; exit 1
+}
+stop_sim() { if [ -n "$sim_pid" ]; then kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=; fi; }
+
+served() { # total data requests the three replicas counted
+  local n=0 i s
+  for i in 0 1 2; do
+    s=$(curl -s -m 2 "http://127.0.0.1:$((SIM_PORT + i))/_sim/stats" | grep -o '"served": *[0-9]*' | grep -o '[0-9]*$')
+    n=$((n + s))
+  done
+  echo $n
+}
+
+start_gw() { # route YAML (indented under the route)
+  stop_gw
+  cat >"$work/gw.yaml" <<YAML
+listen: $GW
+admin_listen: $ADMIN
+replica_sets:
+  kv:
+    replicas:
+      - {name: r1, url: "http://127.0.0.1:$SIM_PORT"}
+      - {name: r2, url: "http://127.0.0.1:$((SIM_PORT + 1))"}
+      - {name: r3, url: "http://127.0.0.1:$((SIM_PORT + 2))"}
+routes:
+  - name: kv
+    match: /kv/{key}
+    replica_set: kv
+$1
+YAML
+  "$bin" serve -config "$work/gw.yaml" >"$work/gw.log" 2>&1 &
+  gw_pid=$!
+  for _ in $(seq 100); do curl -sf -m 1 "http://$ADMIN/readyz" >/dev/null && return; sleep 0.05; done
+  echo "gateway not ready"; cat "$work/gw.log"; exit 1
+}
+stop_gw() { if [ -n "$gw_pid" ]; then kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; gw_pid=; fi; }
+
+field() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | grep -o '[0-9.e+-]*$'; }
+
+# load NAME URL [RATE] [DUR]: one run, one table row.
+load() {
+  local name=$1 url=$2 rate=${3:-$RATE} dur=${4:-$DUR} before after out=$work/$1.json
+  before=$(served)
+  "$bin" loadtest -q -url "$url" -keys 1000 -rate "$rate" -duration "$dur" -json >"$out" 2>"$work/lt.err" || true
+  after=$(served)
+  local req ok
+  req=$(field "$out" requests); ok=$(field "$out" ok)
+  printf '%-34s %6s %8s %8s %8s %8s %9s %9s\n' "$name" "$rate" "$req" \
+    "$(awk -v o="$ok" -v r="$req" 'BEGIN{printf "%.2f%%", 100*o/r}')" \
+    "$(field "$out" p50)" "$(field "$out" p99)" "$(field "$out" p999)" \
+    "$(awk -v a="$after" -v b="$before" -v r="$req" 'BEGIN{printf "%.3f", (a-b)/r}')"
+  grep -h 'warning' "$work/lt.err" | sed 's/^/    /' || true
+}
+header() { printf '\n## %s\n%-34s %6s %8s %8s %8s %8s %9s %9s\n' "$1" run rate requests success p50ms p99ms p99.9ms backend/req; }
+
+HEDGE='    hedge: {percentile: 95}
+    budget: {ratio: 0.1, min_per_second: 10}'
+FAST='-latency lognormal:median=1ms,sigma=0.2'
+
+tail_case() {
+  header "1. ~1ms replicas, 2% of answers 50ms slower: direct vs hedge p95"
+  start_sim $FAST -tail 0.02:50ms
+  start_gw "$HEDGE"
+  load "direct r1" "http://127.0.0.1:$SIM_PORT/kv/{key}"
+  load "gateway hedge p95" "http://$GW/kv/{key}"
+}
+
+hung_case() {
+  header "2. one of three replicas accepts and never answers"
+  start_sim $FAST -hang r2
+  start_gw "$HEDGE"
+  load "gateway hedge p95, r2 hung" "http://$GW/kv/{key}"
+}
+
+parallel_case() {
+  header "3. parallel fanout 2: constant work"
+  start_sim $FAST
+  start_gw '    strategy: parallel
+    parallel: {fanout: 2}'
+  load "parallel, all healthy" "http://$GW/kv/{key}"
+  curl -s -m 2 -X POST "http://127.0.0.1:$((SIM_PORT + 2))/_sim/hang" >/dev/null
+  load "parallel, r3 hung" "http://$GW/kv/{key}"
+}
+
+errors_case() {
+  header "4. errors: budget bound 1 + 0.1 + 10/rate = $(awk -v r="$RATE" 'BEGIN{printf "%.3f", 1.1+10/r}')"
+  start_sim $FAST -error-rate 0.3
+  start_gw "$HEDGE"
+  load "direct r1, 30% 500s" "http://127.0.0.1:$SIM_PORT/kv/{key}"
+  load "gateway, every replica 30% 500s" "http://$GW/kv/{key}"
+  start_sim $FAST -replica r2=error=1
+  start_gw "$HEDGE"
+  load "gateway, r2 fails 100%" "http://$GW/kv/{key}"
+}
+
+configs_case() {
+  printf '\n## 5. broken configs: gateway validate\n'
+  local good=examples/gateway.yaml f=$work/bad.yaml
+  bad() { # description sed-expression
+    sed "$2" "$good" >"$f"
+    local out code=0
+    out=$("$bin" validate -config "$f" 2>&1) || code=$?
+    printf '%-22s exit %d  %s\n' "$1" "$code" "$(echo "$out" | head -1 | sed "s|$work/||")"
+  }
+  bad "percentile 150" 's/percentile: 95 /percentile: 150/'
+  bad "unknown strategy" 's/strategy: hedge/strategy: fastest/'
+  bad "bad duration" 's/timeout: 1s /timeout: 1 sec/'
+  bad "missing replica set" 's/replica_set: kv/replica_set: kvv/'
+  bad "misspelled key" 's/percentile:/percentil:/'
+  bad "non-http URL" 's|url: "http://127.0.0.1:9101"|url: "ftp://127.0.0.1:9101"|'
+  bad "YAML syntax error" 's/^routes:$/routes: [/'
+}
+
+overload_case() {
+  header "6. the gateway's own overload: find the knee, push to 2x, drop back"
+  start_sim -latency fixed:1ms
+  start_gw "$HEDGE"
+  local base p99 knee=0 r
+  load "warm-up" "http://$GW/kv/{key}" 500 3s >/dev/null
+  for r in 1000 2000 3000 4000 5000 6000 8000; do
+    load "gateway hedge p95" "http://$GW/kv/{key}" "$r" 5s
+    p99=$(field "$work/gateway hedge p95.json" p99)
+    [ -z "${base:-}" ] && base=$p99
+    if awk -v p="$p99" -v b="$base" 'BEGIN{exit !(p > 3*b && p > 5)}'; then knee=$r; break; fi
+  done
+  [ "$knee" = 0 ] && knee=8000
+  load "at 2x the knee ($((2 * knee))/s)" "http://$GW/kv/{key}" $((2 * knee)) 10s
+  load "back to 1000/s" "http://$GW/kv/{key}" 1000 10s
+  curl -s "http://$ADMIN/metrics" | grep -E '^hedgegate_(budget_denied_total|hedge_wins_total|shed_total)' | sed 's/^/    /'
+}
+
+cases=${*:-tail hung parallel errors configs overload}
+for c in $cases; do "${c}_case"; done
