@@ -61,6 +61,7 @@ type run struct {
 	retries    int
 	lastAnswer *attempt // latest failed HTTP answer, passed through if nothing better comes
 	quorum     *quorumRun
+	deniedOnce uint8 // which kinds of budget denial this request already reported
 
 	wg       sync.WaitGroup
 	finished sync.Once
@@ -144,8 +145,13 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 			if !r.canLaunch() {
 				continue
 			}
+			last := r.attempts[len(r.attempts)-1].replica
 			if !p.budget.TryExtra() {
-				p.observer.BudgetDenied(p.route)
+				r.denied(hedgeDenied)
+				// The attempts are still in flight and the budget refills with every
+				// request: look again after another delay rather than give up on a
+				// primary that may never answer. This spends only what the budget grants.
+				hedgeT.arm(p.HedgeDelay(last))
 				continue
 			}
 			r.launch(KindHedge)
@@ -155,7 +161,9 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 		case <-retryT.fired():
 			retryT.stop()
 			if !p.budget.TryExtra() {
-				p.observer.BudgetDenied(p.route)
+				// Fail fast: with nothing in flight, waiting for budget would only hold
+				// the client; with attempts in flight, one of them may still answer.
+				r.denied(retryDenied)
 			} else if r.launch(KindRetry) {
 				r.retries++
 				if p.strategy == config.StrategyHedge && r.canLaunch() {
@@ -168,6 +176,20 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 		case <-ctx.Done():
 			return r.abort()
 		}
+	}
+}
+
+const (
+	hedgeDenied uint8 = 1 << iota
+	retryDenied
+)
+
+// denied reports a budget denial once per request and kind, so that a request looking
+// again for budget does not inflate hedgegate_budget_denied_total.
+func (r *run) denied(kind uint8) {
+	if r.deniedOnce&kind == 0 {
+		r.deniedOnce |= kind
+		r.plan.observer.BudgetDenied(r.plan.route)
 	}
 }
 
@@ -249,6 +271,10 @@ func (r *run) finish() {
 				if a.resp != nil && a.body == nil {
 					drainClose(a.resp.Body)
 				}
+			} else if a.resp != nil && a.body == nil {
+				// A received answer still streaming that was not served: a quorum
+				// loser. (Closing the winner's body again, after Result.Close, is a no-op.)
+				a.resp.Body.Close()
 			}
 		}
 	})
@@ -256,30 +282,37 @@ func (r *run) finish() {
 
 // canLaunch says whether one more attempt may be sent (budget aside).
 func (r *run) canLaunch() bool {
-	return len(r.attempts) < r.plan.maxAttempts && r.pick() != nil
+	return len(r.attempts) < r.plan.maxAttempts && len(r.candidates()) > 0
 }
 
-// pick chooses the next replica: one not tried yet by this request, or, once all
-// were, one with no attempt of this request in flight.
+// pick chooses the next replica among the candidates, or nil when there is none.
 func (r *run) pick() *replicas.Replica {
+	c := r.candidates()
+	if len(c) == 0 {
+		return nil
+	}
+	return r.plan.picker.Pick(c)
+}
+
+// candidates are the replicas not tried yet by this request, or, once all were, those
+// with no attempt of this request in flight: a retry never doubles up on a replica
+// that is still working on the same request.
+func (r *run) candidates() []*replicas.Replica {
 	reps := r.plan.set.Replicas
-	candidates := make([]*replicas.Replica, 0, len(reps))
+	out := make([]*replicas.Replica, 0, len(reps))
 	for _, rep := range reps {
 		if !r.tried(rep, false) {
-			candidates = append(candidates, rep)
+			out = append(out, rep)
 		}
 	}
-	if len(candidates) == 0 {
+	if len(out) == 0 {
 		for _, rep := range reps {
 			if !r.tried(rep, true) {
-				candidates = append(candidates, rep)
+				out = append(out, rep)
 			}
 		}
 	}
-	if len(candidates) == 0 {
-		return nil
-	}
-	return r.plan.picker.Pick(candidates)
+	return out
 }
 
 func (r *run) tried(rep *replicas.Replica, inflightOnly bool) bool {
@@ -307,21 +340,30 @@ func (r *run) launch(kind Kind) bool {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.plan.send(a, r.tmpl, r.body, r.quorum != nil && r.plan.quorum.needsBody, end)
+		r.plan.send(a, r.tmpl, r.body, r.bodyRead(), end)
 		r.results <- a
 	}()
 	return true
 }
 
 // send performs one attempt and fills in its outcome.
-func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, readBody bool,
+func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, read bodyRead,
 	end func(time.Duration, replicas.Outcome)) {
 	resp, err := p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
 	a.elapsed = time.Since(a.start)
-	if err == nil && readBody {
-		// A quorum needs the whole body to read its version; it counts as part of the
-		// attempt, so the attempt timeout still runs.
-		a.body, err = readBounded(resp.Body, p.maxBody)
+	// A HEAD answer's Content-Length is the GET's, with no body behind it: leave it be.
+	small := read == readSmall && resp != nil && tmpl.Method != http.MethodHead &&
+		resp.ContentLength >= 0 && resp.ContentLength <= loserDrainLimit
+	if err == nil && (read == readAll || small) {
+		// A quorum needs the whole body to read its version (or, when small, to let the
+		// connection go back to the pool whichever answer wins); it counts as part of
+		// the attempt, so the attempt timeout still runs. A small body's declared
+		// length is within loserDrainLimit, so it is never too large.
+		limit := p.maxBody
+		if small {
+			limit = loserDrainLimit
+		}
+		a.body, err = readBounded(resp.Body, limit)
 		resp.Body.Close()
 		if errors.Is(err, errBodyTooLarge) {
 			a.resp, a.failure, a.err = resp, FailureBodyTooLarge, err

@@ -168,8 +168,8 @@ func TestEmptyBudgetSendsNoHedge(t *testing.T) {
 	if err != nil || body != "slow" {
 		t.Fatalf("got %q %v, want the slow primary's answer", body, err)
 	}
-	if fast.calls.Load() != 0 || obs.denied == 0 {
-		t.Errorf("fast calls=%d denied=%d: with an empty budget the hedge must be denied and counted",
+	if fast.calls.Load() != 0 || obs.denied != 1 {
+		t.Errorf("fast calls=%d denied=%d: with an empty budget the hedge must be denied and counted once",
 			fast.calls.Load(), obs.denied)
 	}
 }

@@ -147,3 +147,35 @@ func TestAttemptTimeoutTriggersRetry(t *testing.T) {
 		}
 	})
 }
+
+func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := &fakeTransport{start: time.Now(), delays: map[string][]time.Duration{
+			"b.test": {time.Millisecond},
+		}}
+		obs := newRecorder()
+		p, _ := newTestPlan(t, []string{"http://a.test", "http://b.test"},
+			"hedge: {initial_delay: 10ms}\nbudget: {ratio: 0.5, min_per_second: 0}", Options{Transport: ft, Observer: obs})
+		done := make(chan *Result)
+		go func() {
+			res, err := p.Do(context.Background(), get(t, "/kv/a"), nil)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- res
+		}()
+		// This request deposited half an attempt: the hedge at 10ms is denied, and so
+		// are the looks at 20ms and 30ms. Another request arrives at 35ms and tops the
+		// budget up to one: the look at 40ms gets the hedge.
+		time.Sleep(35 * time.Millisecond)
+		p.Budget().Request()
+		res := <-done
+		res.Close()
+		if res.Replica != "r2" || len(ft.sent) != 2 || ft.sent[1].at != 40*time.Millisecond {
+			t.Errorf("winner %s, sends %+v: want the hedge to r2 at 40ms", res.Replica, ft.sent)
+		}
+		if obs.denied != 1 {
+			t.Errorf("budget denials reported %d times, want once per request", obs.denied)
+		}
+	})
+}
