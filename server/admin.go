@@ -69,8 +69,9 @@ type SetReport struct {
 // engine would use now.
 type ReplicaState struct {
 	Stats            replicas.Stats
-	HedgeDelayMS     map[string]float64
-	AttemptTimeoutMS map[string]float64
+	HedgeDelayMS     map[string]float64 // per hedge route: the delay in force now
+	HedgePercentile  map[string]float64 // per hedge route: the percentile that delay is
+	AttemptTimeoutMS map[string]float64 // per route
 }
 
 // MarshalJSON flattens the stats and the route timings into one object.
@@ -85,6 +86,7 @@ func (r ReplicaState) MarshalJSON() ([]byte, error) {
 	}
 	if r.HedgeDelayMS != nil {
 		fields["hedge_delay_ms"] = r.HedgeDelayMS
+		fields["hedge_percentile"] = r.HedgePercentile
 	}
 	fields["attempt_timeout_ms"] = r.AttemptTimeoutMS
 	return json.Marshal(fields)
@@ -110,9 +112,10 @@ func (s *Server) replicaReport() ReplicaReport {
 				rs.AttemptTimeoutMS[rt.cfg.Name] = ms(rt.plan.AttemptTimeout(rep).Seconds())
 				if rt.cfg.Strategy == config.StrategyHedge {
 					if rs.HedgeDelayMS == nil {
-						rs.HedgeDelayMS = map[string]float64{}
+						rs.HedgeDelayMS, rs.HedgePercentile = map[string]float64{}, map[string]float64{}
 					}
 					rs.HedgeDelayMS[rt.cfg.Name] = ms(rt.plan.HedgeDelay(rep).Seconds())
+					rs.HedgePercentile[rt.cfg.Name] = rt.cfg.Hedge.Percentile
 				}
 			}
 			sr.Replicas = append(sr.Replicas, rs)

@@ -350,13 +350,16 @@ func TestDebugEndpoints(t *testing.T) {
 		t.Fatalf("/debug/replicas = %+v", rep)
 	}
 	r := rep.ReplicaSets[0].Replicas[0]
-	for _, key := range []string{"name", "inflight", "error_rate", "p50_ms", "p999_ms", "hedge_delay_ms", "attempt_timeout_ms"} {
+	for _, key := range []string{"name", "inflight", "error_rate", "p50_ms", "p999_ms", "hedge_delay_ms", "hedge_percentile", "attempt_timeout_ms"} {
 		if _, ok := r[key]; !ok {
 			t.Errorf("/debug/replicas replica lacks %q: %v", key, r)
 		}
 	}
 	if d := r["hedge_delay_ms"].(map[string]any)["kv-get"]; d != 5.0 {
 		t.Errorf("hedge delay for kv-get = %v, want initial_delay 5ms", d)
+	}
+	if p := r["hedge_percentile"].(map[string]any)["kv-get"]; p != 95.0 {
+		t.Errorf("hedge percentile for kv-get = %v, want the default 95", p)
 	}
 	resp, err = http.Get(g.admin.URL + "/debug/config")
 	if err != nil {
