@@ -17,9 +17,12 @@ import (
 // RequestTimeoutHeader lets a client shorten, never lengthen, a route's deadline.
 const RequestTimeoutHeader = "X-Request-Timeout"
 
-// ReplicaHeader names the replica whose answer was served, so an operator can see
-// from any response where it came from.
-const ReplicaHeader = "X-Hedgegate-Replica"
+// ReplicaHeader names the replica whose answer was served, and AttemptsHeader how many
+// attempts the request took, so an operator can see from any response what happened.
+const (
+	ReplicaHeader  = "X-Hedgegate-Replica"
+	AttemptsHeader = "X-Hedgegate-Attempts"
+)
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -113,6 +116,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	h.Set(ReplicaHeader, res.Replica)
+	h.Set(AttemptsHeader, strconv.Itoa(res.Sent))
 	if q := res.Quorum; q != nil {
 		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
 		h.Set("X-Quorum-Version", q.Version)

@@ -162,7 +162,7 @@ func TestProxiesAReadWithCleanHeaders(t *testing.T) {
 	if resp.StatusCode != 200 || body != "r1:/kv/k1" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
-	if resp.Header.Get("X-Version") != "7" || resp.Header.Get(ReplicaHeader) != "r1" {
+	if resp.Header.Get("X-Version") != "7" || resp.Header.Get(ReplicaHeader) != "r1" || resp.Header.Get(AttemptsHeader) != "1" {
 		t.Errorf("response headers %v: want the replica's X-Version and %s", resp.Header, ReplicaHeader)
 	}
 	if resp.Header.Get("X-Secret") != "" {
