@@ -377,9 +377,13 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, read bodyRead,
 	}
 	if err == nil && !a.timer.Stop() {
 		// The attempt timeout fired as the answer arrived: its context is gone, so the
-		// body could not be read. Count it as the timeout it was.
+		// body could not be read. Count it as the timeout it was, unless the timer was
+		// stopped because the request was decided meanwhile (finish): then a loser.
 		drainClose(resp.Body)
 		resp, err = nil, errAttemptTimeout
+		if errors.Is(context.Cause(a.ctx), errLost) {
+			err = errLost
+		}
 	}
 	if err != nil {
 		a.timer.Stop()

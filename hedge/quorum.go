@@ -54,6 +54,32 @@ func newQuorumPlan(route *config.Route, replicas int) (*quorumPlan, error) {
 	return q, nil
 }
 
+// bodyRead is how much of an answer's body an attempt reads before reporting it.
+type bodyRead uint8
+
+const (
+	// readNone: the winner's body streams (hedge and parallel routes).
+	readNone bodyRead = iota
+	// readSmall: a body of known length up to loserDrainLimit is read, larger ones
+	// stream. A quorum with header versions keeps several answers until it decides;
+	// read, they give their connections back to the pool whichever one wins, instead
+	// of being torn down when the losers are cancelled.
+	readSmall
+	// readAll: the whole body, up to limits.max_response_body_bytes.
+	readAll
+)
+
+// bodyRead says what the request's attempts read of their answers' bodies.
+func (r *run) bodyRead() bodyRead {
+	switch {
+	case r.quorum == nil:
+		return readNone
+	case r.plan.quorum.needsBody:
+		return readAll
+	}
+	return readSmall
+}
+
 // quorumRun is one request's answers.
 type quorumRun struct {
 	plan     *quorumPlan
