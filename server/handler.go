@@ -26,25 +26,43 @@ const (
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// routeHandler serves one route: method check, deadline, bounded body, the engine,
-// then the answer streamed back.
-func (s *Server) routeHandler(rt *route, cfg *config.Config) http.Handler {
+// matchHandler serves the routes sharing one match pattern: the method picks the route
+// (config validation guarantees at most one per method); any other method gets 405.
+func (s *Server) matchHandler(routes []*route, cfg *config.Config) http.Handler {
+	byMethod := map[string]*route{}
+	var allowed []string
+	for _, rt := range routes {
+		for _, m := range rt.cfg.Methods {
+			if byMethod[m] == nil {
+				byMethod[m] = rt
+				allowed = append(allowed, m)
+			}
+		}
+	}
+	allow := strings.Join(allowed, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		rt := byMethod[r.Method]
+		if rt == nil {
+			name := routes[0].cfg.Name
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, errorBody{Route: name,
+				Error: "method " + r.Method + " is not a read on this route (allowed: " + allow + ")"})
+			s.metrics.observe(name, http.StatusMethodNotAllowed, time.Since(start))
+			return
+		}
 		code := s.serveRoute(w, r, rt, cfg)
 		s.metrics.observe(rt.cfg.Name, code, time.Since(start))
 	})
 }
 
+// serveRoute serves one read: deadline, bounded body, the engine, then the answer
+// streamed back. It returns the status sent.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, cfg *config.Config) int {
 	name := rt.cfg.Name
 	fail := func(status int, msg string) int {
 		writeError(w, status, errorBody{Error: msg, Route: name})
 		return status
-	}
-	if !rt.methods[r.Method] {
-		w.Header().Set("Allow", rt.allow)
-		return fail(http.StatusMethodNotAllowed, "method "+r.Method+" is not a read on this route (allowed: "+rt.allow+")")
 	}
 
 	timeout := rt.cfg.Timeout.D()

@@ -58,11 +58,8 @@ type state struct {
 
 // route is one configured route, compiled.
 type route struct {
-	cfg     *config.Route
-	plan    *hedge.Plan
-	methods map[string]bool
-	allow   string
-	quorum  bool
+	cfg  *config.Route
+	plan *hedge.Plan
 }
 
 // New builds a gateway for a validated config. It opens no connection and starts no
@@ -124,6 +121,8 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " is not allowed"})
 	})
+	byMatch := map[string][]*route{}
+	var matches []string
 	for i, rc := range cfg.Routes {
 		set := st.sets[rc.ReplicaSet]
 		if set == nil {
@@ -143,13 +142,17 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		if err != nil {
 			return nil, nil, err
 		}
-		rt := &route{cfg: rc, plan: plan, methods: map[string]bool{}, quorum: rc.Strategy == config.StrategyQuorum}
-		for _, m := range rc.Methods {
-			rt.methods[m] = true
-		}
-		rt.allow = joinMethods(rc.Methods)
+		rt := &route{cfg: rc, plan: plan}
 		st.routes = append(st.routes, rt)
-		router.Handle(rc.Match, s.routeHandler(rt, cfg))
+		if _, seen := byMatch[rc.Match]; !seen {
+			matches = append(matches, rc.Match)
+		}
+		byMatch[rc.Match] = append(byMatch[rc.Match], rt)
+	}
+	// chi routes by pattern, not by method: routes sharing a pattern (GET on one,
+	// POST on another) get one handler that dispatches on the method.
+	for _, m := range matches {
+		router.Handle(m, s.matchHandler(byMatch[m], cfg))
 	}
 	st.router = router
 	if prev != nil {
@@ -160,17 +163,6 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		}
 	}
 	return st, removed, nil
-}
-
-func joinMethods(ms []string) string {
-	out := ""
-	for i, m := range ms {
-		if i > 0 {
-			out += ", "
-		}
-		out += m
-	}
-	return out
 }
 
 // Config is the config in force.

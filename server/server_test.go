@@ -446,3 +446,26 @@ func TestReloadSwapsValidConfigAndKeepsOnBadOne(t *testing.T) {
 		t.Errorf("last reload error gauge = %v", v)
 	}
 }
+
+func TestRoutesSharingAPatternSplitByMethod(t *testing.T) {
+	r1 := newReplica(t, "r1", nil)
+	r2 := newReplica(t, "r2", nil)
+	yaml := fmt.Sprintf(`replica_sets:
+  a: {warm_connections: 0, replicas: [{name: r1, url: %q}]}
+  b: {warm_connections: 0, replicas: [{name: r2, url: %q}]}
+routes:
+  - {name: reads, match: "/kv/{key}", methods: [GET], replica_set: a}
+  - {name: queries, match: "/kv/{key}", methods: [POST], replica_set: b}
+`, r1.srv.URL, r2.srv.URL)
+	g := newGateway(t, yaml)
+	if resp, body := g.do(t, "GET", "/kv/x", nil, nil); resp.StatusCode != 200 || body != "r1:/kv/x" {
+		t.Errorf("GET: %d %q, want the GET route's replica", resp.StatusCode, body)
+	}
+	if resp, body := g.do(t, "POST", "/kv/x", strings.NewReader("q"), nil); resp.StatusCode != 200 || body != "r2:/kv/x" {
+		t.Errorf("POST: %d %q, want the POST route's replica", resp.StatusCode, body)
+	}
+	resp, _ := g.do(t, "PUT", "/kv/x", nil, nil)
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT: %d Allow %q, want 405 with both routes' methods", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
