@@ -56,21 +56,25 @@ func (s *Server) swap(cfg *config.Config) error {
 	}
 	cancel()
 	s.state.Store(st)
-	s.drain(removed, max(prev.maxTimeout(), st.maxTimeout()))
+	s.drain(prev, removed)
 	return nil
 }
 
 // reloadWarmTimeout bounds how long a reload waits for new replicas' connections.
 const reloadWarmTimeout = 5 * time.Second
 
-// drain waits until the removed replicas have no request in flight (at most limit,
-// the longest route timeout: no request outlives it) and closes their connections.
-func (s *Server) drain(removed []*replicas.Replica, limit time.Duration) {
-	deadline := time.Now().Add(limit)
+// drain waits until no request still runs on the previous state (at most its longest
+// route timeout: no request outlives it), then closes the removed replicas'
+// connections: by then they are all idle, winners' bodies included.
+func (s *Server) drain(prev *state, removed []*replicas.Replica) {
+	if len(removed) == 0 {
+		return
+	}
+	deadline := time.Now().Add(prev.maxTimeout() + time.Second)
+	for prev.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, r := range removed {
-		for r.Inflight() > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
 		r.Close()
 		s.log.Info("reload: replica removed", "replica_set", r.Set, "replica", r.Name)
 	}

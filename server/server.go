@@ -45,8 +45,13 @@ type Server struct {
 	source   string     // the config file, for admin POST /reload
 }
 
-// state is everything built from one config: replaced whole, never mutated.
+// state is everything built from one config: replaced whole, never mutated (but for
+// its count of requests in flight).
 type state struct {
+	// active counts client requests being served with this state, so a reload knows
+	// when nothing uses the replicas it removed.
+	active atomic.Int64
+
 	cfg    *config.Config
 	sets   map[string]*replicas.Set
 	routes []*route
@@ -181,7 +186,8 @@ func (s *Server) Ready() bool {
 // Handler serves clients: shedding, then the router of the config in force.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := s.state.Load()
+		st := s.acquire()
+		defer st.active.Add(-1)
 		n := s.inflight.Add(1)
 		defer s.inflight.Add(-1)
 		if n > int64(st.cfg.Limits.MaxInflight) {
@@ -195,6 +201,20 @@ func (s *Server) Handler() http.Handler {
 		defer s.metrics.inflight.Dec()
 		st.router.ServeHTTP(w, r)
 	})
+}
+
+// acquire returns the state in force, counted as in use until the caller decrements
+// its active count. The second look closes the race with a reload that swapped the
+// state between the load and the increment, and may already be draining it.
+func (s *Server) acquire() *state {
+	for {
+		st := s.state.Load()
+		st.active.Add(1)
+		if s.state.Load() == st {
+			return st
+		}
+		st.active.Add(-1)
+	}
 }
 
 // Warm opens every set's warm connections, retrying sets with no reachable replica
