@@ -62,6 +62,7 @@ type run struct {
 	lastAnswer *attempt // latest failed HTTP answer, passed through if nothing better comes
 	quorum     *quorumRun
 	deniedOnce uint8 // which kinds of budget denial this request already reported
+	hedgeLooks int   // hedges denied so far: each next look waits twice as long
 
 	wg       sync.WaitGroup
 	finished sync.Once
@@ -149,9 +150,13 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 			if !p.budget.TryExtra() {
 				r.denied(hedgeDenied)
 				// The attempts are still in flight and the budget refills with every
-				// request: look again after another delay rather than give up on a
-				// primary that may never answer. This spends only what the budget grants.
-				hedgeT.arm(p.HedgeDelay(last))
+				// request, so a primary that may never answer is not given up on: look
+				// again, each time waiting twice as long. Only requests that are really
+				// stuck keep asking (a few looks before the deadline); polling every
+				// delay would have hedges take each token as it arrives and starve the
+				// retries of requests that failed outright.
+				r.hedgeLooks++
+				hedgeT.arm(p.HedgeDelay(last) << min(r.hedgeLooks, 16))
 				continue
 			}
 			r.launch(KindHedge)

@@ -165,14 +165,14 @@ func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
 			done <- res
 		}()
 		// This request deposited half an attempt: the hedge at 10ms is denied, and so
-		// are the looks at 20ms and 30ms. Another request arrives at 35ms and tops the
-		// budget up to one: the look at 40ms gets the hedge.
+		// is the look 20ms later (30ms). Another request arrives at 35ms and tops the
+		// budget up to one: the next look, 40ms later (70ms), gets the hedge.
 		time.Sleep(35 * time.Millisecond)
 		p.Budget().Request()
 		res := <-done
 		res.Close()
-		if res.Replica != "r2" || len(ft.sent) != 2 || ft.sent[1].at != 40*time.Millisecond {
-			t.Errorf("winner %s, sends %+v: want the hedge to r2 at 40ms", res.Replica, ft.sent)
+		if res.Replica != "r2" || len(ft.sent) != 2 || ft.sent[1].at != 70*time.Millisecond {
+			t.Errorf("winner %s, sends %+v: want the hedge to r2 at 70ms (looks at 10, 30, 70ms)", res.Replica, ft.sent)
 		}
 		if obs.denied != 1 {
 			t.Errorf("budget denials reported %d times, want once per request", obs.denied)
