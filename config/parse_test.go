@@ -100,6 +100,8 @@ func TestParseProblems(t *testing.T) {
 			`x.yaml:10: routes[0].quorum.read: 2 exceeds the 1 replicas of set "kv"`},
 		{"quorum latest without version", "strategy: hedge", "strategy: quorum\n    quorum: {conflict: latest}",
 			`x.yaml:10: routes[0].quorum.conflict: latest needs version.header or version.json_pointer (a body hash has no order)`},
+		{"missing version without a source", "strategy: hedge", "strategy: quorum\n    quorum: {version: {missing: \"0\"}}",
+			`x.yaml:10: routes[0].quorum.version.missing: needs version.header or version.json_pointer (a body hash always exists)`},
 		{"json pointer", "strategy: hedge", "strategy: quorum\n    quorum: {version: {json_pointer: /a~2b}}",
 			`x.yaml:10: routes[0].quorum.version.json_pointer: "/a~2b": "~" must be followed by 0 or 1 (RFC 6901)`},
 		{"both version sources", "strategy: hedge", "strategy: quorum\n    quorum:\n      version: {header: ETag, json_pointer: /v}",

@@ -174,6 +174,12 @@ type Version struct {
 	Header string `yaml:"header" json:"header,omitempty"`
 	// JSONPointer is an RFC 6901 pointer into a JSON body, such as /node/modifiedIndex.
 	JSONPointer string `yaml:"json_pointer" json:"json_pointer,omitempty"`
+	// Missing, when set, is the version of a 2xx answer that has no version header, or
+	// in whose body the pointer's path does not exist. etcd answers a read of an absent
+	// key with 200 and no kvs: with missing "0", replicas agreeing that a key is absent
+	// form a quorum instead of failing with 502. Pick a value below every real
+	// version. Default "": such an answer does not count toward agreement.
+	Missing string `yaml:"missing" json:"missing,omitempty"`
 }
 
 // Monotonic configures the per-key version floor of a quorum route.

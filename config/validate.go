@@ -402,6 +402,9 @@ func (v *validator) quorum(p string, q *Quorum, active bool, replicas int, set s
 	default:
 		hasVersion = false
 	}
+	if q.Version.Missing != "" && !hasVersion {
+		v.add(p+".version.missing", "needs version.header or version.json_pointer (a body hash always exists)")
+	}
 	switch q.Conflict {
 	case ConflictMajority:
 	case ConflictLatest:

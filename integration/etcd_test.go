@@ -307,12 +307,14 @@ func TestEtcdWriteThenRead(t *testing.T) {
 		}
 	}
 
-	// A key that does not exist: etcd answers 200 with no "kvs" at all, so the quorum
-	// route finds no version in any answer and cannot agree. Logged, not asserted:
-	// it is a gap the docs describe (docs/etcd.md), not behaviour to keep.
+	// A key that does not exist: etcd answers 200 with no "kvs" at all. With
+	// version.missing "0" the members agreeing that it is absent form a quorum.
 	for _, path := range []string{quorumPath, hedgePath} {
 		r := read(gw.url+path, "no-such-key")
 		t.Logf("missing key through %s: status %d body %s", path, r.status, bytes.TrimSpace(r.body))
+		if r.status != http.StatusOK {
+			t.Errorf("absent key through %s: status %d, want 200 (an agreed absence)", path, r.status)
+		}
 	}
 }
 

@@ -18,7 +18,20 @@ var ErrNoVersion = errors.New("no version")
 
 // extractError keeps the reason as the whole message (no "no version: " prefix, the
 // attempt detail reads better) while still matching ErrNoVersion.
-type extractError struct{ msg string }
+type extractError struct {
+	msg string
+	// absent: the answer is well-formed but has no version (no header; the pointer's
+	// path does not exist), as opposed to a body that is not JSON.
+	absent bool
+}
+
+// absent marks err as an answer that simply has no version.
+func absent(err error) error {
+	if e, ok := err.(*extractError); ok {
+		e.absent = true
+	}
+	return err
+}
 
 func (e *extractError) Error() string { return e.msg }
 func (e *extractError) Unwrap() error { return ErrNoVersion }
@@ -28,6 +41,8 @@ func (e *extractError) Unwrap() error { return ErrNoVersion }
 type Extractor struct {
 	header string   // canonical header name; "" unless a header version
 	ptr    *pointer // nil unless a json_pointer version
+	// missing is the version of a 2xx answer without one ("" : such an answer fails).
+	missing string
 }
 
 // NewExtractor builds the extractor for cfg: a response header, an RFC 6901 JSON
@@ -40,13 +55,15 @@ func NewExtractor(cfg config.Version) (*Extractor, error) {
 		if !validHeaderName(cfg.Header) {
 			return nil, fmt.Errorf("version.header %q: not a valid header name", cfg.Header)
 		}
-		return &Extractor{header: http.CanonicalHeaderKey(cfg.Header)}, nil
+		return &Extractor{header: http.CanonicalHeaderKey(cfg.Header), missing: cfg.Missing}, nil
 	case cfg.JSONPointer != "":
 		p, err := parsePointer(cfg.JSONPointer)
 		if err != nil {
 			return nil, fmt.Errorf("version.json_pointer: %w", err)
 		}
-		return &Extractor{ptr: p}, nil
+		return &Extractor{ptr: p, missing: cfg.Missing}, nil
+	case cfg.Missing != "":
+		return nil, errors.New("version.missing needs version.header or version.json_pointer")
 	}
 	return &Extractor{}, nil
 }
@@ -68,7 +85,7 @@ func (e *Extractor) Extract(status int, h http.Header, body []byte) (Version, er
 	case e.header != "":
 		vals := h.Values(e.header)
 		if len(vals) == 0 {
-			return Version{}, &extractError{msg: "no " + e.header + " header"}
+			return e.orMissing(status, &extractError{msg: "no " + e.header + " header", absent: true})
 		}
 		v := strings.TrimSpace(vals[0])
 		if v == "" {
@@ -78,7 +95,7 @@ func (e *Extractor) Extract(status int, h http.Header, body []byte) (Version, er
 	case e.ptr != nil:
 		raw, err := e.ptr.find(body)
 		if err != nil {
-			return Version{}, err
+			return e.orMissing(status, err)
 		}
 		return Version{Raw: raw}, nil
 	}
@@ -90,6 +107,16 @@ func (e *Extractor) Extract(status int, h http.Header, body []byte) (Version, er
 	d.Write(body)
 	var sum [sha256.Size]byte
 	return Version{Raw: "sha256:" + hex.EncodeToString(d.Sum(sum[:0])[:16])}, nil
+}
+
+// orMissing gives a 2xx answer that has no version the configured missing version,
+// so replicas agreeing that a key is absent can form a quorum; anything else stays err.
+func (e *Extractor) orMissing(status int, err error) (Version, error) {
+	var xe *extractError
+	if e.missing != "" && status >= 200 && status < 300 && errors.As(err, &xe) && xe.absent {
+		return Version{Raw: e.missing}, nil
+	}
+	return Version{}, err
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

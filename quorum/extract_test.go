@@ -164,3 +164,46 @@ func checkExtract(t *testing.T, v Version, err error, want, wantErr string) {
 		t.Fatalf("Extract = %q, %v; want %q", v.Raw, err, want)
 	}
 }
+
+func TestMissingVersionForAbsentAnswers(t *testing.T) {
+	ptr, err := NewExtractor(config.Version{JSONPointer: "/kvs/0/mod_revision", Missing: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := NewExtractor(config.Version{Header: "X-Version", Missing: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		ex      *Extractor
+		status  int
+		body    string
+		want    string
+		wantErr string
+	}{
+		{"etcd absent key: no kvs", ptr, 200, `{"header":{"revision":"7"}}`, "0", ""},
+		{"empty kvs", ptr, 200, `{"kvs":[]}`, "0", ""},
+		{"present key keeps its version", ptr, 200, `{"kvs":[{"mod_revision":"5"}]}`, "5", ""},
+		{"not JSON is still an error", ptr, 200, `<html>`, "", "not JSON"},
+		{"a 500 without kvs is still an error", ptr, 500, `{"error":"x"}`, "", "no key"},
+		{"no header on a 2xx", hdr, 204, ``, "0", ""},
+		{"no header on a 404 is an error", hdr, 404, ``, "", "no X-Version header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := tc.ex.Extract(tc.status, http.Header{}, []byte(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v %v, want an error mentioning %q", v, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || v.Raw != tc.want {
+				t.Fatalf("got %q %v, want %q", v.Raw, err, tc.want)
+			}
+		})
+	}
+	if _, err := NewExtractor(config.Version{Missing: "0"}); err == nil {
+		t.Error("missing without a header or pointer must be refused")
+	}
+}

@@ -109,7 +109,7 @@ func (p *pointer) find(body []byte) (string, error) {
 				}
 			}
 			if !found {
-				return "", p.errorf("no key %q in %s", tok, p.where(n))
+				return "", absent(p.errorf("no key %q in %s", tok, p.where(n)))
 			}
 		case json.Delim('['):
 			idx, ok := arrayIndex(tok)
@@ -123,7 +123,7 @@ func (p *pointer) find(body []byte) (string, error) {
 				}
 			}
 			if !dec.More() {
-				return "", p.errorf("index %s out of range (%s has %d elements)", tok, p.where(n), i)
+				return "", absent(p.errorf("index %s out of range (%s has %d elements)", tok, p.where(n), i))
 			}
 		default:
 			return "", p.errorf("%s is %s, not an object or array", p.where(n), kind(t))
