@@ -179,3 +179,17 @@ func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
 		}
 	})
 }
+
+func TestAutoAttemptTimeoutOnQuorumRoutesIsTheRouteTimeout(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p, set := newTestPlan(t, []string{"http://a.test", "http://b.test", "http://c.test"},
+		"strategy: quorum\ntimeout: 700ms", Options{Now: c.now})
+	rep := set.Replicas[0]
+	for range 2000 {
+		rep.Latency().Record(time.Millisecond)
+	}
+	c.advance(time.Second)
+	if d := p.AttemptTimeout(rep); d != 700*time.Millisecond {
+		t.Errorf("quorum auto attempt timeout %v, want the route timeout: the histogram lacks the answers the quorum cancelled", d)
+	}
+}

@@ -69,11 +69,12 @@ stop_gw() { if [ -n "$gw_pid" ]; then kill "$gw_pid"; wait "$gw_pid" 2>/dev/null
 
 field() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | grep -o '[0-9.e+-]*$'; }
 
-# load NAME URL [RATE] [DUR]: one run, one table row.
+# load NAME URL [RATE] [DUR]: one run, one table row. CONNS bounds concurrency.
 load() {
   local name=$1 url=$2 rate=${3:-$RATE} dur=${4:-$DUR} before after out=$work/$1.json
   before=$(served)
-  "$bin" loadtest -q -url "$url" -keys 1000 -rate "$rate" -duration "$dur" -json >"$out" 2>"$work/lt.err" || true
+  "$bin" loadtest -q -url "$url" -keys 1000 -rate "$rate" -duration "$dur" -connections "${CONNS:-64}" \
+    -json >"$out" 2>"$work/lt.err" || true
   after=$(served)
   local req ok
   req=$(field "$out" requests); ok=$(field "$out" ok)
@@ -145,19 +146,26 @@ configs_case() {
 
 overload_case() {
   header "6. the gateway's own overload: find the knee, push to 2x, drop back"
+  # The knee: the first rate at which the median through the gateway is 3x what it
+  # is at 1000/s, i.e. requests queue inside the gateway (p99 on a shared 2-core box
+  # is too noisy to find it). Sim, gateway and generator share the machine. 2000
+  # connections, so that past the knee requests queue inside the gateway, not in the
+  # load tester.
+  local CONNS=2000
   start_sim -latency fixed:1ms
   start_gw "$HEDGE"
-  local base p99 knee=0 r
+  local base p50 knee=0 r
   load "warm-up" "http://$GW/kv/{key}" 500 3s >/dev/null
-  for r in 1000 2000 3000 4000 5000 6000 8000; do
-    load "gateway hedge p95" "http://$GW/kv/{key}" "$r" 5s
-    p99=$(field "$work/gateway hedge p95.json" p99)
-    [ -z "${base:-}" ] && base=$p99
-    if awk -v p="$p99" -v b="$base" 'BEGIN{exit !(p > 3*b && p > 5)}'; then knee=$r; break; fi
+  for r in 1000 2000 3000 4000 5000 6000 7000 8000; do
+    load "rate-$r" "http://$GW/kv/{key}" "$r" 5s
+    p50=$(field "$work/rate-$r.json" p50)
+    [ -z "${base:-}" ] && base=$p50
+    if awk -v p="$p50" -v b="$base" 'BEGIN{exit !(p > 3*b)}'; then knee=$r; break; fi
   done
   [ "$knee" = 0 ] && knee=8000
-  load "at 2x the knee ($((2 * knee))/s)" "http://$GW/kv/{key}" $((2 * knee)) 10s
-  load "back to 1000/s" "http://$GW/kv/{key}" 1000 10s
+  echo "    knee: $knee req/s"
+  load "twice-the-knee" "http://$GW/kv/{key}" $((2 * knee)) 10s
+  load "recovery-at-1000" "http://$GW/kv/{key}" 1000 10s
   curl -s "http://$ADMIN/metrics" | grep -E '^hedgegate_(budget_denied_total|hedge_wins_total|shed_total)' | sed 's/^/    /'
 }
 

@@ -181,3 +181,12 @@ func (p promText) value(name string, want ...string) float64 {
 	}
 	return sum
 }
+
+// indent prefixes every line of s, so YAML fragments can be nested.
+func indent(s, prefix string) string {
+	var out strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		out.WriteString(prefix + line + "\n")
+	}
+	return out.String()
+}

@@ -2,18 +2,10 @@ package server_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/loadtest"
-	"github.com/hedgegate/hedgegate/server"
 )
 
 // These scenarios run simulated replicas, the gateway and the open-loop generator in
@@ -36,53 +28,8 @@ func fast() loadtest.SimProfile {
 // simulated replicas.
 func startScenario(t *testing.T, profiles [3]loadtest.SimProfile, routeYAML string) *scenario {
 	t.Helper()
-	specs := make([]loadtest.SimSpec, 3)
-	for i, p := range profiles {
-		specs[i] = loadtest.SimSpec{Name: fmt.Sprintf("r%d", i+1), Profile: p}
-	}
-	cluster, err := loadtest.NewSimCluster(specs, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cluster.Close() })
-	u := cluster.URLs()
-	yaml := fmt.Sprintf(`replica_sets:
-  kv:
-    warm_connections: 1
-    replicas:
-      - {name: r1, url: %q}
-      - {name: r2, url: %q}
-      - {name: r3, url: %q}
-routes:
-  - name: kv
-    match: /kv/{key}
-    replica_set: kv
-%s`, u[0], u[1], u[2], indent(routeYAML, "    "))
-	cfg, err := config.Parse([]byte(yaml), "scenario.yaml")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, yaml)
-	}
-	gw, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := gw.Serve(ctx, ln, adminLn); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-	return &scenario{cluster: cluster, url: "http://" + ln.Addr().String() + "/kv/{key}"}
+	g := startGateway(t, profiles[:], "- name: kv\n  match: /kv/{key}\n  replica_set: kv\n"+indent(routeYAML, "  "))
+	return &scenario{cluster: g.cluster, url: g.base + "/kv/{key}"}
 }
 
 // load runs the generator and returns its summary and the backend requests per client
@@ -101,14 +48,6 @@ func (s *scenario) load(t *testing.T, d time.Duration) (loadtest.Summary, float6
 	t.Logf("requests=%d ok=%d codes=%v p50=%.2fms p99=%.2fms backend/req=%.3f",
 		sum.Requests, sum.OK, sum.Codes, sum.Latency.P50, sum.Latency.P99, amp)
 	return sum, amp
-}
-
-func indent(s, prefix string) string {
-	var out strings.Builder
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		out.WriteString(prefix + line + "\n")
-	}
-	return out.String()
 }
 
 func successRatio(s loadtest.Summary) float64 { return float64(s.OK) / float64(s.Requests) }
