@@ -55,6 +55,7 @@ type run struct {
 	tmpl    *http.Request
 	body    []byte
 	results chan *attempt // buffered to maxAttempts: no sender ever blocks
+	slow    chan *attempt // attempts past their attempt timeout; buffered the same way
 
 	attempts   []*attempt
 	inflight   int
@@ -74,6 +75,9 @@ type attempt struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	timer   *time.Timer
+	// hardTimeout: the attempt timeout cancels the attempt (quorum routes). Otherwise
+	// it only asks for a retry elsewhere while the attempt keeps running.
+	hardTimeout bool
 	start   time.Time
 
 	// Filled in by the attempt's goroutine before it sends on results.
@@ -101,6 +105,7 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 		tmpl:    req,
 		body:    body,
 		results: make(chan *attempt, p.maxAttempts),
+		slow:    make(chan *attempt, p.maxAttempts),
 	}
 	if p.quorum != nil {
 		r.quorum = p.quorum.start(req, body)
@@ -140,6 +145,13 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 			}
 			if r.inflight == 0 && !retryT.armed() {
 				return r.exhausted()
+			}
+		case a := <-r.slow:
+			// Past its attempt timeout and still running: retry elsewhere beside it,
+			// as for a failure, but let it answer if it can.
+			if !a.received && p.retry.retryableFailure(FailureTimeout) && !retryT.armed() && r.canLaunch() {
+				hedgeT.stop()
+				retryT.arm(p.backoff.wait(r.retries + 1))
 			}
 		case <-hedgeT.fired():
 			hedgeT.stop()
@@ -336,8 +348,15 @@ func (r *run) launch(kind Kind) bool {
 		return false
 	}
 	ctx, cancel := context.WithCancelCause(r.ctx)
-	a := &attempt{replica: rep, kind: kind, ctx: ctx, cancel: cancel, start: time.Now()}
-	a.timer = time.AfterFunc(r.plan.AttemptTimeout(rep), func() { cancel(errAttemptTimeout) })
+	a := &attempt{replica: rep, kind: kind, ctx: ctx, cancel: cancel, start: time.Now(), hardTimeout: r.quorum != nil}
+	if a.hardTimeout {
+		a.timer = time.AfterFunc(r.plan.AttemptTimeout(rep), func() { cancel(errAttemptTimeout) })
+	} else {
+		// Like Envoy's hedge_on_per_try_timeout: a slow attempt is not cut off, since
+		// it may still answer first; the engine sends a retry elsewhere beside it. The
+		// channel holds one send per attempt, so this never blocks.
+		a.timer = time.AfterFunc(r.plan.AttemptTimeout(rep), func() { r.slow <- a })
+	}
 	r.attempts = append(r.attempts, a)
 	r.inflight++
 	r.plan.observer.AttemptStarted(r.plan.route, rep.Name, kind)
@@ -380,7 +399,7 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, read bodyRead,
 			resp = nil
 		}
 	}
-	if err == nil && !a.timer.Stop() {
+	if err == nil && !a.timer.Stop() && a.hardTimeout {
 		// The attempt timeout fired as the answer arrived: its context is gone, so the
 		// body could not be read. Count it as the timeout it was, unless the timer was
 		// stopped because the request was decided meanwhile (finish): then a loser.

@@ -193,3 +193,29 @@ func TestAutoAttemptTimeoutOnQuorumRoutesIsTheRouteTimeout(t *testing.T) {
 		t.Errorf("quorum auto attempt timeout %v, want the route timeout: the histogram lacks the answers the quorum cancelled", d)
 	}
 }
+
+func TestSlowAttemptIsNotCutOffByItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// a answers at 50ms, b never: the 20ms attempt timeout sends a retry to b, and
+		// a, still running, wins at 50ms. Cutting a off would have lost the answer.
+		ft := &fakeTransport{start: time.Now(), delays: map[string][]time.Duration{
+			"a.test": {50 * time.Millisecond},
+		}}
+		obs := newRecorder()
+		p, _ := newTestPlan(t, []string{"http://a.test", "http://b.test"},
+			"attempt_timeout: 20ms\nhedge: {initial_delay: 1s}",
+			Options{Transport: ft, Observer: obs, RandN: func(int64) int64 { return 0 }})
+		start := time.Now()
+		res, err := p.Do(context.Background(), get(t, "/kv/a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Close()
+		if res.Replica != "r1" || res.Kind != KindPrimary || time.Since(start) != 50*time.Millisecond {
+			t.Errorf("winner %s (%v) after %v: want the slow primary's answer at 50ms", res.Replica, res.Kind, time.Since(start))
+		}
+		if len(ft.sent) != 2 || ft.sent[1].at != 20*time.Millisecond || obs.count("r2/retry") != 1 {
+			t.Errorf("sends %+v: want a retry to r2 at the 20ms attempt timeout", ft.sent)
+		}
+	})
+}
