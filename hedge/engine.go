@@ -110,12 +110,10 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 	if p.quorum != nil {
 		r.quorum = p.quorum.start(req, body)
 	}
-	for i := range p.planned {
-		kind := KindPrimary
-		if i > 0 && p.strategy == config.StrategyParallel {
-			kind = KindHedge
-		}
-		if !r.launch(kind) {
+	// Planned attempts (parallel's fan-out, a quorum's reads) are all primaries: the
+	// route's constant work. kind="hedge" counts only budgeted hedges.
+	for range p.planned {
+		if !r.launch(KindPrimary) {
 			break
 		}
 	}
@@ -168,7 +166,8 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 				// delay would have hedges take each token as it arrives and starve the
 				// retries of requests that failed outright.
 				r.hedgeLooks++
-				hedgeT.arm(p.HedgeDelay(last) << min(r.hedgeLooks, 16))
+				// At least 1ms: a zero delay (min_delay 0) would otherwise spin.
+				hedgeT.arm(max(p.HedgeDelay(last), time.Millisecond) << min(r.hedgeLooks, 16))
 				continue
 			}
 			r.launch(KindHedge)
@@ -237,7 +236,7 @@ func (r *run) win(a *attempt) *Result {
 		}
 		o.cancel(errLost)
 	}
-	if a.kind != KindPrimary {
+	if a.kind == KindHedge {
 		r.plan.observer.HedgeWon(r.plan.route)
 	}
 	return &Result{Response: a.resp, Replica: a.replica.Name, Kind: a.kind, Sent: len(r.attempts), run: r}
@@ -311,30 +310,23 @@ func (r *run) pick() *replicas.Replica {
 	return r.plan.picker.Pick(c)
 }
 
-// candidates are the replicas not tried yet by this request, or, once all were, those
-// with no attempt of this request in flight: a retry never doubles up on a replica
-// that is still working on the same request.
+// candidates are the replicas this request has not tried: a retry or a hedge always
+// goes to a different replica (DESIGN: "Retries go to a different replica"), so
+// max_attempts above the set's size is capped by it.
 func (r *run) candidates() []*replicas.Replica {
 	reps := r.plan.set.Replicas
 	out := make([]*replicas.Replica, 0, len(reps))
 	for _, rep := range reps {
-		if !r.tried(rep, false) {
+		if !r.tried(rep) {
 			out = append(out, rep)
-		}
-	}
-	if len(out) == 0 {
-		for _, rep := range reps {
-			if !r.tried(rep, true) {
-				out = append(out, rep)
-			}
 		}
 	}
 	return out
 }
 
-func (r *run) tried(rep *replicas.Replica, inflightOnly bool) bool {
+func (r *run) tried(rep *replicas.Replica) bool {
 	for _, a := range r.attempts {
-		if a.replica == rep && (!inflightOnly || !a.received) {
+		if a.replica == rep {
 			return true
 		}
 	}

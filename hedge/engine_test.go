@@ -117,10 +117,10 @@ func TestNoHTTPAnswerIsAnErrorListingEveryAttempt(t *testing.T) {
 	if !errors.As(err, &e) || e.Status() != http.StatusBadGateway {
 		t.Fatalf("got %v, want a 502 *Error", err)
 	}
-	// max_attempts 3 over two replicas: the third goes back to the first, which is
-	// no longer in flight.
-	if len(e.Attempts) != 3 || e.Attempts[2].Replica != "r1" {
-		t.Fatalf("attempts = %+v, want r1, r2, r1", e.Attempts)
+	// max_attempts 3 over two replicas: a retry never goes back to a replica that
+	// failed, so two attempts are all there is.
+	if len(e.Attempts) != 2 || e.Attempts[0].Replica != "r1" || e.Attempts[1].Replica != "r2" {
+		t.Fatalf("attempts = %+v, want r1 then r2 only", e.Attempts)
 	}
 	for _, a := range e.Attempts {
 		if !strings.HasPrefix(a.Error, "connect_failure") {
@@ -198,7 +198,7 @@ func TestParallelSendsFanoutAtOnce(t *testing.T) {
 	if err != nil || body != "b" {
 		t.Fatalf("got %q %v, want b (a hangs)", body, err)
 	}
-	if bs[2].calls.Load() != 0 || obs.count("r1/primary") != 1 || obs.count("r2/hedge") != 1 {
+	if bs[2].calls.Load() != 0 || obs.count("r1/primary") != 1 || obs.count("r2/primary") != 1 {
 		t.Errorf("attempts=%v c calls=%d: want exactly the fan-out of 2", obs.attempts, bs[2].calls.Load())
 	}
 	if obs.denied != 0 {

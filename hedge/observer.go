@@ -4,10 +4,11 @@ package hedge
 type Kind uint8
 
 const (
-	// KindPrimary is a request's first attempt, and every attempt a quorum route plans.
+	// KindPrimary is a request's first attempt, and every attempt a route plans up
+	// front (a parallel route's fan-out, a quorum's reads): its constant work.
 	KindPrimary Kind = iota
-	// KindHedge is a redundant attempt sent while others are still in flight: after the
-	// hedge delay, or a parallel route's extra fan-out.
+	// KindHedge is a redundant attempt sent after the hedge delay while others are
+	// still in flight; it spends the budget.
 	KindHedge
 	// KindRetry replaces an attempt that failed.
 	KindRetry
@@ -31,8 +32,7 @@ func (k Kind) String() string {
 type Observer interface {
 	// AttemptStarted is called for every backend request the engine sends.
 	AttemptStarted(route, replica string, kind Kind)
-	// HedgeWon is called when the answer served came from an attempt that was not the
-	// request's first.
+	// HedgeWon is called when the answer served came from a hedge.
 	HedgeWon(route string)
 	// BudgetDenied is called each time an extra attempt was wanted but the budget was empty.
 	BudgetDenied(route string)

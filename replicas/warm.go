@@ -9,7 +9,13 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// warmAnswerTimeout bounds how long a warm-up waits for a replica's answers after
+// connecting: a replica that accepts connections and never answers must not keep the
+// whole gateway from becoming ready.
+const warmAnswerTimeout = 2 * time.Second
 
 // warmDrainLimit bounds how much of a warm-up answer is read so its connection can be
 // reused; a longer body is abandoned and that connection closed.
@@ -25,6 +31,8 @@ func (s *Set) Warm(ctx context.Context) error {
 	if n <= 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.settings.connect+warmAnswerTimeout)
+	defer cancel()
 	errs := make([]error, len(s.Replicas))
 	var wg sync.WaitGroup
 	for i, r := range s.Replicas {
@@ -76,6 +84,10 @@ func (s *Set) warmReplica(ctx context.Context, r *Replica, n int) error {
 
 	made := int(ok.Load())
 	r.warmed.Store(made > 0)
+	if made > 0 {
+		// One reachable replica is enough to serve: do not wait for the others.
+		s.ready.Store(true)
+	}
 	if made == n {
 		return nil
 	}

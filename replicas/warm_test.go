@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hedgegate/hedgegate/config"
 )
@@ -166,5 +167,41 @@ func TestWarmDisabled(t *testing.T) {
 	}
 	if err := s.Warm(context.Background()); err != nil {
 		t.Errorf("Warm = %v, want nil", err)
+	}
+}
+
+// A replica that accepts connections and never answers must not keep the set from
+// becoming ready: Warm gives up on it after its own bound, without a deadline from
+// the caller.
+func TestWarmHungReplica(t *testing.T) {
+	live := newCountingServer(t, http.StatusOK)
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	cfg := setConfig(1, live.URL, hung.URL)
+	cfg.ConnectTimeout = config.Duration(100 * time.Millisecond)
+	s, err := NewSet("kv", cfg, config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.Warm(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second): // a bound on a hang, not a speed claim
+		t.Fatal("Warm never returned with one replica hung")
+	}
+	if err == nil || !strings.Contains(err.Error(), "replica r2") {
+		t.Errorf("Warm error = %v, want one naming the hung r2", err)
+	}
+	if !s.Ready() || s.Replica("r2").Warmed() {
+		t.Errorf("ready=%v r2 warmed=%v: want ready on r1 alone", s.Ready(), s.Replica("r2").Warmed())
 	}
 }

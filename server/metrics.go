@@ -47,7 +47,7 @@ func newMetrics() *metrics {
 		}, []string{"route", "replica", "kind"}),
 		hedgeWins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hedgegate_hedge_wins_total",
-			Help: "Requests answered by an attempt other than their first.",
+			Help: "Requests answered by a hedge (an attempt sent after the hedge delay).",
 		}, []string{"route"}),
 		budgetDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hedgegate_budget_denied_total",
