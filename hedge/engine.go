@@ -78,7 +78,7 @@ type attempt struct {
 	// hardTimeout: the attempt timeout cancels the attempt (quorum routes). Otherwise
 	// it only asks for a retry elsewhere while the attempt keeps running.
 	hardTimeout bool
-	start   time.Time
+	start       time.Time
 
 	// Filled in by the attempt's goroutine before it sends on results.
 	resp    *http.Response
