@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hedgegate/hedgegate/replicas"
 )
 
 // do runs one request and returns the served body, closing the result.
@@ -274,5 +276,35 @@ func TestOvertakenPrimaryIsReportedToItsReplica(t *testing.T) {
 	}
 	if f := set.Replicas[0].Stats().Failures; f != 0 {
 		t.Errorf("overtaken attempts counted as %d failures", f)
+	}
+}
+
+func TestReloadedPlanKeepsBudgetAndFloor(t *testing.T) {
+	route := "strategy: quorum\nquorum: {version: {header: X-Version}, monotonic: {enabled: true}}\nbudget: {ratio: 0.2}"
+	cfg, rc := testConfig(t, []string{"http://a.test", "http://b.test", "http://c.test"}, route)
+	set, err := replicas.NewSet("s", cfg.ReplicaSets["s"], cfg.Latency, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := NewPlan(rc, set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := NewPlan(rc, set, Options{Previous: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.budget != old.budget || same.quorum.floor != old.quorum.floor {
+		t.Error("unchanged settings: a reload must keep the budget and the monotonic floor")
+	}
+	changed := *rc
+	changed.Budget.Ratio = 0.3
+	changed.Quorum.Version.Header = "ETag"
+	fresh, err := NewPlan(&changed, set, Options{Previous: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.budget == old.budget || fresh.quorum.floor == old.quorum.floor {
+		t.Error("changed settings: the budget and the floor must be rebuilt")
 	}
 }

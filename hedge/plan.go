@@ -45,6 +45,12 @@ type Options struct {
 	// MinSamples is latency.min_samples: fewer samples and a replica's histogram is not
 	// trusted (the hedge uses initial_delay, an auto attempt timeout the route timeout).
 	MinSamples int
+	// Previous is the plan this one replaces on a reload (nil at start). When the
+	// route's budget settings are unchanged its budget carries over, and when its
+	// quorum version and monotonic settings are unchanged, its monotonic floor too:
+	// a reload must neither grant a fresh budget in an outage nor forget versions
+	// already served.
+	Previous *Plan
 	// MaxResponseBodyBytes bounds a buffered replica answer (quorum bodies, failed answers
 	// kept to pass through). Zero: 8 MiB.
 	MaxResponseBodyBytes int64
@@ -77,6 +83,8 @@ type Plan struct {
 	maxBody      int64
 
 	quorum *quorumPlan // nil unless the strategy is quorum
+
+	budgetCfg config.Budget // what budget was built from, to carry it over on reload
 }
 
 // NewPlan compiles a validated route for its replica set.
@@ -96,6 +104,7 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		picker:       opts.Picker,
 		observer:     opts.Observer,
 		budget:       NewBudget(route.Budget, opts.Now),
+		budgetCfg:    route.Budget,
 		retry:        retry,
 		backoff:      backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
 		percentile:   route.Hedge.Percentile,
@@ -107,6 +116,9 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		fixedTimeout: route.AttemptTimeout.Fixed,
 		timeout:      route.Timeout.D(),
 		maxBody:      opts.MaxResponseBodyBytes,
+	}
+	if prev := opts.Previous; prev != nil && prev.budgetCfg == route.Budget {
+		p.budget = prev.budget
 	}
 	if opts.Transport != nil {
 		p.transport = opts.Transport
@@ -138,6 +150,11 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", route.Name, err)
 		}
+		if prev := opts.Previous; prev != nil && prev.quorum != nil && prev.quorum.floor != nil &&
+			q.floor != nil && prev.quorum.cfg.Version == route.Quorum.Version &&
+			prev.quorum.cfg.Monotonic == route.Quorum.Monotonic {
+			q.floor = prev.quorum.floor
+		}
 		p.quorum = q
 		p.planned = n
 		p.maxAttempts = n
@@ -145,6 +162,12 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		return nil, fmt.Errorf("route %q: unknown strategy %q", route.Name, route.Strategy)
 	}
 	return p, nil
+}
+
+// VersionsFromBody says whether a quorum route reads versions from answer bodies (a
+// JSON pointer or a body hash), so a HEAD request cannot be decided as such.
+func (p *Plan) VersionsFromBody() bool {
+	return p.quorum != nil && p.quorum.extractor.NeedsBody()
 }
 
 // Route is the route's name.

@@ -33,6 +33,7 @@ type quorumPlan struct {
 	needsBody bool
 	base      quorum.Policy
 	floor     *quorum.Floor // nil unless monotonic reads are on
+	cfg       config.Quorum // what it was built from, to carry the floor over on reload
 }
 
 func newQuorumPlan(route *config.Route, replicas int) (*quorumPlan, error) {
@@ -45,6 +46,7 @@ func newQuorumPlan(route *config.Route, replicas int) (*quorumPlan, error) {
 		extractor: ex,
 		needsBody: ex.NeedsBody() || route.Quorum.Conflict == config.ConflictLatest,
 		base:      quorum.Policy{Read: route.Quorum.Read, Asked: replicas, Conflict: route.Quorum.Conflict},
+		cfg:       route.Quorum,
 	}
 	if m := route.Quorum.Monotonic; m.Enabled {
 		if q.floor, err = quorum.NewFloor(m.MaxKeys); err != nil {

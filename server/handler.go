@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,6 +76,11 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// The deadline covers the client's side too: a client that trickles its body or
+	// stops reading the answer must not hold a slot of max_inflight past it.
+	deadline, _ := ctx.Deadline()
+	conn := http.NewResponseController(w)
+	conn.SetReadDeadline(deadline) // errors: not supported by this writer; nothing to bound
 
 	limit := cfg.Limits.MaxRequestBodyBytes
 	if r.ContentLength > limit {
@@ -85,9 +91,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		var err error
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		var tooLarge *http.MaxBytesError
+		var netErr net.Error
 		switch {
 		case errors.As(err, &tooLarge):
 			return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return fail(http.StatusRequestTimeout, "request body not received before the route's deadline")
 		case err != nil:
 			return fail(http.StatusBadRequest, "reading request body: "+err.Error())
 		}
@@ -107,6 +116,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 
 	out := r.Clone(ctx)
 	out.URL.Path, out.URL.RawPath = path, rawPath
+	if r.Method == http.MethodHead && rt.plan.VersionsFromBody() {
+		// A HEAD answer has no body to read a version from: ask for the whole answer
+		// and let net/http drop the body (nginx's proxy_cache_convert_head does the
+		// same). The client still gets the right Content-Length.
+		out.Method = http.MethodGet
+	}
 	removeHopHeaders(out.Header)
 	out.Header.Del(RequestTimeoutHeader)
 	addForwarded(out.Header, r)
@@ -139,6 +154,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
 		h.Set("X-Quorum-Version", q.Version)
 	}
+	conn.SetWriteDeadline(deadline)
+	// net/http does not reset a write deadline for the next request on this
+	// connection (no WriteTimeout is set), so clear it once the answer is out.
+	defer conn.SetWriteDeadline(time.Time{})
 	w.WriteHeader(resp.StatusCode)
 	buf := copyBuffers.Get().(*[]byte)
 	io.CopyBuffer(w, resp.Body, *buf) // a copy error means the client or replica went away mid-body

@@ -137,7 +137,16 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		for j, rep := range set.Replicas {
 			labels[j] = st.replicaLabel[rep]
 		}
+		var previous *hedge.Plan
+		if prev != nil {
+			for _, pr := range prev.routes {
+				if pr.cfg.Name == rc.Name && pr.plan.Set().Name == set.Name {
+					previous = pr.plan
+				}
+			}
+		}
 		plan, err := hedge.NewPlan(rc, set, hedge.Options{
+			Previous:             previous,
 			Observer:             s.metrics.routeObserver(rc.Name, labels),
 			Seed:                 s.opts.Seed + uint64(i),
 			Now:                  s.opts.Now,

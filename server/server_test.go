@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -467,5 +468,56 @@ routes:
 	resp, _ := g.do(t, "PUT", "/kv/x", nil, nil)
 	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
 		t.Errorf("PUT: %d Allow %q, want 405 with both routes' methods", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestSlowClientBodyGets408AtTheDeadline(t *testing.T) {
+	r1 := newReplica(t, "r1", nil)
+	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, ""))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Declares 10 bytes, sends 2, then nothing: the route's 300ms deadline must end it.
+	fmt.Fprint(conn, "POST /api/search/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nab")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound on a hang
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickling client: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+	if r1.calls.Load() != 0 {
+		t.Error("an incomplete body reached a replica")
+	}
+}
+
+func TestHeadOnABodyVersionedQuorumRoute(t *testing.T) {
+	// Three replicas with identical answers ("same:/kv/x"), a quorum on the body hash.
+	var urls []string
+	var reps []*replica
+	for range 3 {
+		r := newReplica(t, "same", nil)
+		reps = append(reps, r)
+		urls = append(urls, r.srv.URL)
+	}
+	yaml := fmt.Sprintf(`replica_sets:
+  kv: {warm_connections: 0, replicas: [{name: r1, url: %q}, {name: r2, url: %q}, {name: r3, url: %q}]}
+routes:
+  - {name: q, match: "/kv/{key}", replica_set: kv, strategy: quorum, quorum: {read: 2}}
+`, urls[0], urls[1], urls[2])
+	g := newGateway(t, yaml)
+	resp, body := g.do(t, "HEAD", "/kv/x", nil, nil)
+	if resp.StatusCode != http.StatusOK || body != "" || resp.Header.Get("Content-Length") != "10" {
+		t.Fatalf("HEAD: %d %q Content-Length %q, want 200, no body, the GET body's length 10",
+			resp.StatusCode, body, resp.Header.Get("Content-Length"))
+	}
+	for _, r := range reps {
+		if m := r.lastReq.Load(); m != nil && m.Method != http.MethodGet {
+			t.Errorf("a replica got %s: HEAD must go out as GET so the version can be read", m.Method)
+		}
 	}
 }
