@@ -80,7 +80,6 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 	// stops reading the answer must not hold a slot of max_inflight past it.
 	deadline, _ := ctx.Deadline()
 	conn := http.NewResponseController(w)
-	conn.SetReadDeadline(deadline) // errors: not supported by this writer; nothing to bound
 
 	limit := cfg.Limits.MaxRequestBodyBytes
 	if r.ContentLength > limit {
@@ -88,14 +87,21 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
+		// Only while the body is read: left armed, the deadline would fire net/http's
+		// background read and cancel the request as if the client had gone.
+		conn.SetReadDeadline(deadline) // an error means this writer cannot; nothing to bound
 		var err error
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		conn.SetReadDeadline(time.Time{})
 		var tooLarge *http.MaxBytesError
 		var netErr net.Error
 		switch {
 		case errors.As(err, &tooLarge):
 			return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
 		case errors.As(err, &netErr) && netErr.Timeout():
+			// The rest of the body may still come: close rather than have net/http
+			// wait to drain it for reuse.
+			w.Header().Set("Connection", "close")
 			return fail(http.StatusRequestTimeout, "request body not received before the route's deadline")
 		case err != nil:
 			return fail(http.StatusBadRequest, "reading request body: "+err.Error())
@@ -132,10 +138,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		if !errors.As(err, &herr) {
 			return fail(http.StatusBadGateway, err.Error())
 		}
+		// Written even when the client seems gone (499): returning without a word
+		// would make net/http send an empty 200 if it is still there.
 		status := herr.Status()
-		if status == hedge.StatusClientClosed {
-			return status // nobody is listening
-		}
 		writeError(w, status, errorBody{Error: herr.Message, Route: name, Attempts: herr.Attempts})
 		return status
 	}
