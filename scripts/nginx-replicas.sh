@@ -148,7 +148,7 @@ stop() {
 		n=$((n + 1))
 	done
 	rm -rf "$dir"
-	echo "nginx replicas stopped ($n running)"
+	echo "nginx replicas stopped: $n of 3 were running"
 }
 
 status() {

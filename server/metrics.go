@@ -80,6 +80,10 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
 		m.quorumResults, m.quorumDivergent, m.inflight, m.shed, m.reloads, m.reloadError)
+	// Both series exist from the start, so an alert on reload errors has something
+	// to match before the first reload.
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("error")
 	return m
 }
 

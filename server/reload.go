@@ -25,6 +25,7 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		s.metrics.reloadError.Set(1)
+		s.log.Error("reload refused; the running config stays", "file", path, "err", err)
 		return err
 	}
 	s.metrics.reloads.WithLabelValues("ok").Inc()

@@ -13,7 +13,7 @@ import (
 )
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs := flag.NewFlagSet("gateway demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rate := fs.Float64("rate", 200, "requests per second of each run")
 	duration := fs.Duration("duration", 0, "length of each run (five runs; default 8s)")
@@ -29,7 +29,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintln(stdout, "hedgegate demo: three simulated replicas on loopback (~1ms; r1, r2: 2% of answers +50ms;")
+	fmt.Fprintln(stdout, "hedgegate demo: three simulated replicas on loopback (~1ms; r1, r2: 2% of answers +50ms, r2 one version behind on 10% of keys;")
 	fmt.Fprintln(stdout, "r3: 5% +150ms), the same open-loop load straight at a replica and through each strategy.")
 	rows, err := loadtest.RunDemo(ctx, loadtest.DemoOptions{Rate: *rate, Duration: *duration, Seed: *seed, Log: stderr})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet("gateway serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
@@ -75,9 +75,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := srv.Reload(path); err != nil {
-					log.Error("reload refused; the running config stays", "file", path, "err", err)
-				}
+				srv.Reload(path) // logs its outcome; a refused file leaves the config as it was
 			}
 		}
 	}()
