@@ -13,7 +13,7 @@ import (
 // stdout, one per line and nothing else, so scripts and editors can consume them;
 // usage errors go to stderr with exit 2.
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs := flag.NewFlagSet("gateway validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file to check (required)")
 	fs.Usage = func() {
