@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hedgegate_request_duration_seconds",
-			Help: "Time from a client request's arrival to its answer's headers, by route.",
+			Help: "Time from a client request's arrival to the end of its answer, by route.",
 			// 250µs to ~16s: loopback replicas answer in under a millisecond, and the
 			// tail that hedging cuts sits between 1ms and 1s.
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 17),

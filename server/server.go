@@ -206,10 +206,29 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusServiceUnavailable, errorBody{Error: "overloaded: limits.max_inflight reached"})
 			return
 		}
+		if limit := st.cfg.Limits.MaxHeaderBytes; headerBytes(r) > limit {
+			// net/http enforces max_header_bytes with 4 KiB of slack and a plain-text
+			// answer; this is the exact limit, answered like every other error.
+			writeError(w, http.StatusRequestHeaderFieldsTooLarge,
+				errorBody{Error: fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)})
+			return
+		}
 		s.metrics.inflight.Inc()
 		defer s.metrics.inflight.Dec()
 		st.router.ServeHTTP(w, r)
 	})
+}
+
+// headerBytes is the size of the request line and headers as sent, near enough:
+// names, values, separators and line ends.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vv := range r.Header {
+		for _, v := range vv {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // acquire returns the state in force, counted as in use until the caller decrements

@@ -521,3 +521,21 @@ routes:
 		}
 	}
 }
+
+func TestHeadersOverTheLimitGet431JSON(t *testing.T) {
+	r1 := newReplica(t, "r1", nil)
+	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, "limits: {max_header_bytes: 2048}\n"))
+	resp, body := g.do(t, "GET", "/kv/a", nil, http.Header{"X-Big": {strings.Repeat("x", 2100)}})
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431 (net/http alone would allow 4 KiB more)", resp.StatusCode)
+	}
+	if e := decodeError(t, body); !strings.Contains(e.Error, "max_header_bytes") {
+		t.Errorf("error %q", e.Error)
+	}
+	if resp, _ := g.do(t, "GET", "/kv/a", nil, http.Header{"X-Small": {strings.Repeat("x", 1500)}}); resp.StatusCode != 200 {
+		t.Errorf("headers under the limit: %d", resp.StatusCode)
+	}
+	if r1.calls.Load() != 1 {
+		t.Errorf("replica calls %d, want only the request under the limit", r1.calls.Load())
+	}
+}

@@ -37,6 +37,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // addresses once they accept (tests listen on port 0).
 func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, admin string)) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// Before anything else: a SIGHUP during start-up must not kill the process (the
+	// default action); it is handled once the server runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(path)
 	if err != nil {
 		var problems config.Problems
@@ -66,9 +71,6 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, 
 		fmt.Fprintln(stderr, "gateway serve: admin listen:", err)
 		return 1
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
