@@ -167,6 +167,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 	buf := copyBuffers.Get().(*[]byte)
 	io.CopyBuffer(w, resp.Body, *buf) // a copy error means the client or replica went away mid-body
 	copyBuffers.Put(buf)
+	// The answer goes out now: the deferred Close waits for the cancelled losers to
+	// finish, and net/http would otherwise hold the last bytes until the handler returns.
+	conn.Flush()
 	return resp.StatusCode
 }
 
