@@ -159,9 +159,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
 		h.Set("X-Quorum-Version", q.Version)
 	}
-	conn.SetWriteDeadline(deadline)
+	// The answer gets the route timeout again to reach the client, counted from now:
+	// a quorum under conflict latest answers at the deadline itself, and a client
+	// that stops reading must still let go of its max_inflight slot in bounded time.
 	// net/http does not reset a write deadline for the next request on this
 	// connection (no WriteTimeout is set), so clear it once the answer is out.
+	conn.SetWriteDeadline(time.Now().Add(timeout))
 	defer conn.SetWriteDeadline(time.Time{})
 	w.WriteHeader(resp.StatusCode)
 	buf := copyBuffers.Get().(*[]byte)
