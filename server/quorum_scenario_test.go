@@ -105,11 +105,11 @@ func parallelKeys(n, workers int, prefix string, fn func(key string)) {
 
 // tally counts a scenario's answers.
 type tally struct {
-	mu                   sync.Mutex
-	requests, ok, fresh  int
-	codes                map[int]int
-	staleKeys, agreeKeys int // keys the lagging replica serves old / fresh
-	quorumHeader         map[string]int
+	mu                  sync.Mutex
+	requests, ok, fresh int
+	codes               map[int]int
+	staleKeys           int // keys the lagging replica serves old
+	quorumHeader        map[string]int
 }
 
 func newTally() *tally { return &tally{codes: map[int]int{}, quorumHeader: map[string]int{}} }

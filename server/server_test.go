@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -436,10 +437,9 @@ func TestReloadSwapsValidConfigAndKeepsOnBadOne(t *testing.T) {
 	os.WriteFile(path, []byte(strings.Replace(base, "initial_delay: 5ms", "initial_delay: 5ms, percentile: 150", 1)), 0o600)
 	err := g.srv.Reload(path)
 	var problems config.Problems
-	if err == nil || !strings.Contains(err.Error(), "routes[0].hedge.percentile") {
-		t.Fatalf("bad reload: %v, want the field path", err)
+	if !errors.As(err, &problems) || len(problems) != 1 || problems[0].Path != "routes[0].hedge.percentile" {
+		t.Fatalf("bad reload: %v, want config.Problems naming routes[0].hedge.percentile", err)
 	}
-	_ = problems
 	if resp, _ := g.do(t, "GET", "/v2/kv/a", nil, nil); resp.StatusCode != 200 {
 		t.Errorf("after a refused reload the running config must stay: %d", resp.StatusCode)
 	}

@@ -67,17 +67,6 @@ func advisorStub(t *testing.T) (*httptest.Server, *[]string) {
 	return srv, &queries
 }
 
-func lineWith(t *testing.T, out, substr string) string {
-	t.Helper()
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, substr) {
-			return l
-		}
-	}
-	t.Fatalf("no line with %q in:\n%s", substr, out)
-	return ""
-}
-
 // tableRow is the table line whose percentile cell is pct.
 func tableRow(t *testing.T, out, pct string) string {
 	t.Helper()
