@@ -297,8 +297,10 @@ func (r *run) finish() {
 }
 
 // canLaunch says whether one more attempt may be sent (budget aside).
+// Every attempt goes to a replica not tried yet, and maxAttempts is capped by the set's
+// size, so the count alone says whether one is left.
 func (r *run) canLaunch() bool {
-	return len(r.attempts) < r.plan.maxAttempts && len(r.candidates()) > 0
+	return len(r.attempts) < r.plan.maxAttempts
 }
 
 // pick chooses the next replica among the candidates, or nil when there is none.

@@ -18,20 +18,19 @@ import (
 type Failure string
 
 const (
-	FailureNone           Failure = ""
-	FailureConnect        Failure = config.RetryConnectFailure
-	FailureReset          Failure = config.RetryReset
-	FailureTimeout        Failure = config.RetryTimeout
-	FailureStatus         Failure = "status"    // an HTTP answer the route treats as failed
-	FailureCancelled      Failure = "cancelled" // a loser, cancelled once the result was decided
-	FailureBodyTooLarge   Failure = "body_too_large"
-	FailureOther          Failure = "other"
-	errAttemptTimeoutText         = "attempt timeout"
+	FailureNone         Failure = ""
+	FailureConnect      Failure = config.RetryConnectFailure
+	FailureReset        Failure = config.RetryReset
+	FailureTimeout      Failure = config.RetryTimeout
+	FailureStatus       Failure = "status"    // an HTTP answer the route treats as failed
+	FailureCancelled    Failure = "cancelled" // a loser, cancelled once the result was decided
+	FailureBodyTooLarge Failure = "body_too_large"
+	FailureOther        Failure = "other"
 )
 
 // Sentinel causes used to tell why an attempt's context ended.
 var (
-	errAttemptTimeout = errors.New(errAttemptTimeoutText)
+	errAttemptTimeout = errors.New("attempt timeout")
 	errLost           = errors.New("result already decided")
 )
 

@@ -140,7 +140,8 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 	case config.StrategyHedge, "":
 		p.strategy = config.StrategyHedge
 		p.planned = 1
-		p.maxAttempts = max(1, route.Hedge.MaxAttempts)
+		// Each attempt goes to a replica the request has not tried: the set caps it.
+		p.maxAttempts = min(max(1, route.Hedge.MaxAttempts), n)
 	case config.StrategyParallel:
 		// Replacements for failed fan-out attempts go to replicas not yet tried.
 		p.planned = min(max(1, route.Parallel.Fanout), n)
