@@ -109,6 +109,14 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 	}
 	if p.quorum != nil {
 		r.quorum = p.quorum.start(req, body)
+		if req.Method == http.MethodHead && p.quorum.extractor.NeedsBody() {
+			// A HEAD answer has no body to take a version from: ask for the whole
+			// answer and hand back only its headers (nginx's proxy_cache_convert_head
+			// does the same), so Content-Length is still the real one.
+			get := *req
+			get.Method = http.MethodGet
+			r.tmpl, r.quorum.head = &get, true
+		}
 	}
 	// Planned attempts (parallel's fan-out, a quorum's reads) are all primaries: the
 	// route's constant work. kind="hedge" counts only budgeted hedges.

@@ -165,12 +165,6 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 	return p, nil
 }
 
-// VersionsFromBody says whether a quorum route reads versions from answer bodies (a
-// JSON pointer or a body hash), so a HEAD request cannot be decided as such.
-func (p *Plan) VersionsFromBody() bool {
-	return p.quorum != nil && p.quorum.extractor.NeedsBody()
-}
-
 // Route is the route's name.
 func (p *Plan) Route() string { return p.route }
 

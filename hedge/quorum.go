@@ -87,6 +87,7 @@ type quorumRun struct {
 	plan     *quorumPlan
 	key      string
 	policy   quorum.Policy
+	head     bool // a HEAD sent to the replicas as GET: answer with headers only
 	answers  []quorum.Answer
 	attempts []*attempt // the attempt behind each answer
 }
@@ -167,6 +168,9 @@ func (r *run) decideQuorum(d quorum.Decision) (*Result, error) {
 		resp.Header.Set("Content-Length", strconv.Itoa(len(win.body)))
 		resp.Body = io.NopCloser(bytes.NewReader(win.body))
 		resp.ContentLength = int64(len(win.body))
+		if q.head {
+			resp.Body = http.NoBody
+		}
 		res.Response = &resp
 	}
 	return res, nil

@@ -319,3 +319,22 @@ func TestQuorumAgreeingAnswersKeepTheirConnections(t *testing.T) {
 		t.Errorf("%d connections to the two agreeing replicas for %d requests: the loser's was torn down each time", n, requests)
 	}
 }
+
+// HEAD on a quorum whose version is the body hash: the replicas are asked with GET
+// (a HEAD answer has no body to agree on) and a Go client gets headers only, with
+// the real Content-Length.
+func TestQuorumHeadThroughTheTransport(t *testing.T) {
+	bs := []*backend{newBackend(t, "same", nil), newBackend(t, "same", nil), newBackend(t, "same", nil)}
+	p, _ := newTestPlan(t, urls(bs...), "strategy: quorum\nquorum: {read: 2}", Options{})
+	client := &http.Client{Transport: &Transport{Plan: p}}
+	resp, err := client.Head("http://kv.invalid/kv/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("Content-Length") != "4" {
+		t.Errorf("HEAD: %d, body %q, Content-Length %q; want 200, no body, 4 (len \"same\")",
+			resp.StatusCode, body, resp.Header.Get("Content-Length"))
+	}
+}

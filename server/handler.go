@@ -122,12 +122,6 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 
 	out := r.Clone(ctx)
 	out.URL.Path, out.URL.RawPath = path, rawPath
-	if r.Method == http.MethodHead && rt.plan.VersionsFromBody() {
-		// A HEAD answer has no body to read a version from: ask for the whole answer
-		// and let net/http drop the body (nginx's proxy_cache_convert_head does the
-		// same). The client still gets the right Content-Length.
-		out.Method = http.MethodGet
-	}
 	removeHopHeaders(out.Header)
 	out.Header.Del(RequestTimeoutHeader)
 	addForwarded(out.Header, r)
