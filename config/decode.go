@@ -235,19 +235,9 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields, names := yamlFields(v.Type())
-	seen := map[string]int{}
-	for _, p := range d.pairs(n, path) {
-		if p.key.Kind != yaml.ScalarNode {
-			d.fail(p.key.Line, path, "a key must be a string, got %s", describe(p.key))
-			continue
-		}
+	for _, p := range d.keyed(n, path, "key") {
 		name := p.key.Value
 		fp := joinKey(path, name)
-		if first, dup := seen[name]; dup {
-			d.fail(p.key.Line, fp, "duplicate key %q (first at line %d)", name, first)
-			continue
-		}
-		seen[name] = p.key.Line
 		idx, ok := fields[name]
 		if !ok {
 			msg := fmt.Sprintf("unknown key %q", name)
@@ -273,25 +263,36 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	seen := map[string]int{}
-	for _, p := range d.pairs(n, path) {
-		if p.key.Kind != yaml.ScalarNode {
-			d.fail(p.key.Line, path, "a name must be a string, got %s", describe(p.key))
-			continue
-		}
+	for _, p := range d.keyed(n, path, "name") {
 		name := p.key.Value
 		fp := joinKey(path, name)
-		if first, dup := seen[name]; dup {
-			d.fail(p.key.Line, fp, "duplicate key %q (first at line %d)", name, first)
-			continue
-		}
-		seen[name] = p.key.Line
 		d.lines[fp] = p.key.Line
 		d.set[fp] = true
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.decode(p.value, elem, fp)
 		v.SetMapIndex(reflect.ValueOf(name), elem)
 	}
+}
+
+// keyed returns the mapping's pairs whose keys are strings given once, and reports
+// the others; what names a key in messages ("key" of settings, "name" of entries).
+func (d *decoder) keyed(n *yaml.Node, path, what string) []pair {
+	var out []pair
+	seen := map[string]int{}
+	for _, p := range d.pairs(n, path) {
+		if p.key.Kind != yaml.ScalarNode {
+			d.fail(p.key.Line, path, "a %s must be a string, got %s", what, describe(p.key))
+			continue
+		}
+		name := p.key.Value
+		if first, dup := seen[name]; dup {
+			d.fail(p.key.Line, joinKey(path, name), "duplicate key %q (first at line %d)", name, first)
+			continue
+		}
+		seen[name] = p.key.Line
+		out = append(out, p)
+	}
+	return out
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
