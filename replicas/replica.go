@@ -2,7 +2,6 @@ package replicas
 
 import (
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -53,8 +52,8 @@ type Replica struct {
 
 	now       func() time.Time
 	lat       *latency.Window
-	transport *http.Transport // this replica's connection pool
-	warmed    atomic.Bool     // the last Warm made at least one connection
+	transport *pool       // this replica's connection pool
+	warmed    atomic.Bool // the last Warm made at least one connection
 
 	inflight atomic.Int64
 	requests atomic.Uint64 // ended attempts, of every outcome
@@ -77,7 +76,7 @@ func newReplica(set, name string, u *url.URL, lat *latency.Window, now func() ti
 // their connections close when they end. Used when a reload removes the replica.
 func (r *Replica) Close() {
 	if r.transport != nil {
-		r.transport.CloseIdleConnections()
+		r.transport.Close()
 	}
 }
 

@@ -50,7 +50,7 @@ type setSettings struct {
 }
 
 // hostTransport sends each request with the transport of the replica it is for.
-type hostTransport map[string]*http.Transport
+type hostTransport map[string]*pool
 
 func (h hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t, ok := h[req.URL.Host]
@@ -134,7 +134,7 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 			if t, ok := s.transport[u.Host]; ok {
 				r.transport = t
 			} else {
-				r.transport = newTransport(connect, cfg.WarmConnections)
+				r.transport = newPool(connect, cfg.WarmConnections)
 			}
 		}
 		s.transport[u.Host] = r.transport

@@ -2,6 +2,7 @@ package replicas
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -85,6 +86,7 @@ func TestWarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		io.Copy(io.Discard, resp.Body) // an unread body closes its connection
 		resp.Body.Close()
 	}
 	if got := a.Conns(); got != warm {

@@ -42,11 +42,19 @@ func startGateway(t testing.TB, profiles []loadtest.SimProfile, routesYAML strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cluster.Close() })
+	return serveGateway(t, cluster, "", routesYAML)
+}
+
+// serveGateway starts a gateway in front of cluster, as replica set kv, plus the sets in
+// setsYAML (items of replica_sets:, unindented).
+func serveGateway(t testing.TB, cluster *loadtest.SimCluster, setsYAML, routesYAML string) *gateway {
+	t.Helper()
 	var yaml strings.Builder
 	yaml.WriteString("replica_sets:\n  kv:\n    warm_connections: 2\n    replicas:\n")
 	for i, u := range cluster.URLs() {
 		fmt.Fprintf(&yaml, "      - {name: r%d, url: %q}\n", i+1, u)
 	}
+	yaml.WriteString(indent(setsYAML, "  "))
 	yaml.WriteString("routes:\n" + indent(routesYAML, "  "))
 	cfg, err := config.Parse([]byte(yaml.String()), "harness.yaml")
 	if err != nil {
@@ -184,6 +192,9 @@ func (p promText) value(name string, want ...string) float64 {
 
 // indent prefixes every line of s, so YAML fragments can be nested.
 func indent(s, prefix string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
 	var out strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
 		out.WriteString(prefix + line + "\n")

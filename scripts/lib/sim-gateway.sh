@@ -1,6 +1,8 @@
 # Shared by the measurement scripts: simulated replicas (gateway sim) and a gateway
 # (gateway serve) in their own processes on loopback, stopped on exit. The caller sets
-# SIM_PORT, GW and ADMIN, then sources this file from the repository's root.
+# SIM_PORT, GW and ADMIN (and optionally EXTRA_SETS, more replica_sets entries indented
+# by two spaces), then sources this file from the repository's root. GW_PREFIX and
+# SIM_PREFIX, when set, prefix the commands that start them (taskset, say).
 
 work=$(mktemp -d)
 bin=$work/gateway
@@ -15,7 +17,7 @@ trap cleanup EXIT
 
 start_sim() { # sim flags...
   stop_sim
-  "$bin" sim -base-port "$SIM_PORT" -seed 7 "$@" >"$work/sim.log" 2>&1 &
+  ${SIM_PREFIX:-} "$bin" sim -base-port "$SIM_PORT" -seed 7 "$@" >"$work/sim.log" 2>&1 &
   sim_pid=$!
   for _ in $(seq 100); do [ "$(grep -c control "$work/sim.log")" -ge 3 ] && return; sleep 0.05; done
   echo "sim did not start"; cat "$work/sim.log"; exit 1
@@ -41,6 +43,7 @@ replica_sets:
       - {name: r1, url: "http://127.0.0.1:$SIM_PORT"}
       - {name: r2, url: "http://127.0.0.1:$((SIM_PORT + 1))"}
       - {name: r3, url: "http://127.0.0.1:$((SIM_PORT + 2))"}
+${EXTRA_SETS:-}
 routes:
   - name: kv
     match: /kv/{key}
@@ -52,7 +55,7 @@ YAML
 start_gw() { # route YAML, as for gw_config
   stop_gw
   gw_config "$1"
-  "$bin" serve -config "$work/gw.yaml" >"$work/gw.log" 2>&1 &
+  ${GW_PREFIX:-} "$bin" serve -config "$work/gw.yaml" >"$work/gw.log" 2>&1 &
   gw_pid=$!
   for _ in $(seq 100); do curl -sf -m 1 "http://$ADMIN/readyz" >/dev/null && return; sleep 0.05; done
   echo "gateway not ready"; cat "$work/gw.log"; exit 1

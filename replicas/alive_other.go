@@ -1,0 +1,8 @@
+//go:build !unix
+
+package replicas
+
+import "net"
+
+// alive cannot peek at a socket here; spareMaxAge alone bounds a spare.
+func alive(net.Conn) bool { return true }

@@ -1,0 +1,374 @@
+package replicas
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+)
+
+// peer is a loopback listener that accepts connections and either keeps them open
+// or closes each at once, as a replica with a short idle timeout would.
+type peer struct {
+	ln       net.Listener
+	closeNow bool
+	mu       sync.Mutex
+	conns    []net.Conn
+	wg       sync.WaitGroup
+}
+
+func newPeer(t *testing.T, closeNow bool) *peer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{ln: ln, closeNow: closeNow}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.closeNow {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		p.wg.Wait()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+	})
+	return p
+}
+
+func (p *peer) addr() string { return p.ln.Addr().String() }
+
+// countingDial dials loopback and counts the dials; fail makes the next ones fail and
+// block makes them wait for their context.
+type countingDial struct {
+	n         atomic.Int64
+	fail      atomic.Bool
+	block     atomic.Bool
+	sawCancel atomic.Bool
+}
+
+func (d *countingDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.n.Add(1)
+	if d.block.Load() {
+		<-ctx.Done()
+		d.sawCancel.Store(true)
+		return nil, ctx.Err()
+	}
+	if d.fail.Load() {
+		return nil, errors.New("refused")
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+// spareOf returns p's spare after its background dial, if any, has finished.
+func spareOf(p *preconnector) net.Conn {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.spare
+}
+
+// dialInUse dials through p and writes, as a request would.
+func dialInUse(t *testing.T, p *preconnector, addr string) net.Conn {
+	t.Helper()
+	c, err := p.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPreconnectReplacesConnectionClosedInUse(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	c := dialInUse(t, p, srv.addr())
+	clk.Advance(activeWithin / 2)
+	c.Close() // as net/http does to cancel a request in flight
+	spare := spareOf(p)
+	if spare == nil || d.n.Load() != 2 {
+		t.Fatalf("after a close in use: spare %v, %d dials; want a spare from a second dial", spare, d.n.Load())
+	}
+	c2 := dialInUse(t, p, srv.addr())
+	defer c2.Close()
+	if d.n.Load() != 2 {
+		t.Errorf("the next dial dialled again (%d dials): the spare was not used", d.n.Load())
+	}
+	if c2.(*trackedConn).Conn != spare {
+		t.Error("the next dial did not return the spare")
+	}
+	c.Close() // a second Close of one connection must not dial again
+	if spareOf(p) != nil || d.n.Load() != 2 {
+		t.Errorf("a repeated Close dialled: %d dials", d.n.Load())
+	}
+}
+
+func TestPreconnectIgnoresIdleClose(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	c := dialInUse(t, p, srv.addr())
+	clk.Advance(activeWithin) // net/http's IdleConnTimeout, CloseIdleConnections
+	c.Close()
+	if spareOf(p) != nil || d.n.Load() != 1 {
+		t.Errorf("an idle connection's close was replaced: %d dials", d.n.Load())
+	}
+}
+
+func TestPreconnectDiscardsOldSpare(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	dialInUse(t, p, srv.addr()).Close()
+	spare := spareOf(p)
+	if spare == nil {
+		t.Fatal("no spare")
+	}
+	clk.Advance(spareMaxAge)
+	c := dialInUse(t, p, srv.addr())
+	defer c.Close()
+	if d.n.Load() != 3 || c.(*trackedConn).Conn == spare {
+		t.Errorf("a spare of spareMaxAge was used (%d dials)", d.n.Load())
+	}
+	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the old spare was not closed: write err %v", err)
+	}
+}
+
+func TestPreconnectDiscardsSpareTheReplicaClosed(t *testing.T) {
+	srv := newPeer(t, true)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	dialInUse(t, p, srv.addr()).Close()
+	spare := spareOf(p)
+	if spare == nil {
+		t.Fatal("no spare")
+	}
+	// The replica closes it; wait for its FIN, bounded.
+	for i := 0; alive(spare); i++ {
+		if i == 500 {
+			t.Fatal("spare still looks open 5s after the replica closed it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := dialInUse(t, p, srv.addr())
+	defer c.Close()
+	if d.n.Load() != 3 || c.(*trackedConn).Conn == spare {
+		t.Errorf("a spare the replica had closed was handed out (%d dials)", d.n.Load())
+	}
+}
+
+func TestAlive(t *testing.T) {
+	srv := newPeer(t, false)
+	c, err := net.Dial("tcp", srv.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !alive(c) {
+		t.Error("a fresh open connection is not alive")
+	}
+	// Bytes the replica sent unasked also make a connection unusable for a request.
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+	if _, err := b.Write([]byte("HTTP/1.1 408 Request Timeout\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; alive(a); i++ {
+		if i == 500 {
+			t.Fatal("a connection with unread bytes still looks alive after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	return client, server
+}
+
+func TestPreconnectFailedDialLeavesNoSpare(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	c := dialInUse(t, p, srv.addr())
+	d.fail.Store(true)
+	c.Close()
+	if spareOf(p) != nil || d.n.Load() != 2 {
+		t.Errorf("after a failed background dial: %d dials", d.n.Load())
+	}
+	// Nothing retries on its own: a replica that refuses gets no dial loop.
+	time.Sleep(10 * time.Millisecond)
+	if d.n.Load() != 2 {
+		t.Errorf("dials went on after a failure: %d", d.n.Load())
+	}
+}
+
+func TestPreconnectOneDialAtATime(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+
+	a := dialInUse(t, p, srv.addr())
+	b := dialInUse(t, p, srv.addr())
+	d.block.Store(true)
+	a.Close()
+	b.Close() // while the first replacement is still dialling
+	if d.n.Load() > 3 {
+		t.Errorf("%d dials for two closes while one was dialling, want at most 3", d.n.Load())
+	}
+	p.Close() // cancels the blocked dial and waits for it
+	if n := d.n.Load(); n != 3 || !d.sawCancel.Load() {
+		t.Errorf("Close: %d dials, background dial cancelled %v; want 3 and true", n, d.sawCancel.Load())
+	}
+}
+
+func TestPreconnectStopsOnClose(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+
+	dialInUse(t, p, srv.addr()).Close()
+	spare := spareOf(p)
+	if spare == nil {
+		t.Fatal("no spare")
+	}
+	c := dialInUse(t, p, srv.addr()) // takes the spare
+	dialInUse(t, p, srv.addr()).Close()
+	spare = spareOf(p)
+	p.Close()
+	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Close left the spare open: write err %v", err)
+	}
+	before := d.n.Load()
+	c.Close() // in use, after Close: no replacement
+	if spareOf(p) != nil || d.n.Load() != before {
+		t.Errorf("a close after Close dialled (%d → %d dials)", before, d.n.Load())
+	}
+	// The pool still dials for requests.
+	c = dialInUse(t, p, srv.addr())
+	c.Close()
+}
+
+// Through a Set: a request cancelled in flight closes its connection, a replacement is
+// dialled before the next request, and that request uses it.
+func TestSetReplacesCancelledAttemptConnection(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	s, err := NewSet("kv", setConfig(1, srv.URL), config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	get := func(ctx context.Context, path string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Transport().RoundTrip(req)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := get(ctx, "/slow")
+		done <- err
+	}()
+	<-entered
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("cancelled request succeeded")
+	}
+	if spareOf(s.Replicas[0].transport.pre) == nil {
+		t.Fatal("no spare after a cancelled request closed its connection")
+	}
+	resp, err := get(context.Background(), "/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The warm connection and the spare: a third would mean the request dialled.
+	if got := conns.Load(); got != 2 {
+		t.Errorf("the replica accepted %d connections, want 2 (the warm one, then the spare)", got)
+	}
+}
