@@ -134,7 +134,7 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 			if t, ok := s.transport[u.Host]; ok {
 				r.transport = t
 			} else {
-				r.transport = newPool(connect, cfg.WarmConnections)
+				r.transport = newPool(connect, cfg.WarmConnections, u.Scheme == "http")
 			}
 		}
 		s.transport[u.Host] = r.transport
@@ -148,6 +148,11 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 	if prev != nil {
 		for _, r := range prev.Replicas {
 			if s.byName[r.Name] != r {
+				// A pool shared with a replica on the same host that stays is not the
+				// removed replica's to close.
+				if s.transport[r.URL.Host] == r.transport {
+					r.transport = nil
+				}
 				removed = append(removed, r)
 			}
 		}

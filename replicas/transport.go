@@ -17,15 +17,22 @@ type pool struct {
 }
 
 // newPool builds a replica's connection pool from its set's settings; warm-up fills
-// the same pool requests use.
-func newPool(connectTimeout time.Duration, warmConnections int) *pool {
+// the same pool requests use. Only plain-http pools keep spares: over TLS a spare
+// would save the connect but not the handshake, and net/http writes TLS's
+// close_notify just before closing, which would make every idle close look in use.
+func newPool(connectTimeout time.Duration, warmConnections int, spares bool) *pool {
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	pre := newPreconnector(d.DialContext, connectTimeout, time.Now)
+	dial := d.DialContext
+	var pre *preconnector
+	if spares {
+		pre = newPreconnector(d.DialContext, connectTimeout, time.Now)
+		dial = pre.DialContext
+	}
 	return &pool{pre: pre, Transport: &http.Transport{
 		// Replicas are dialled directly: an environment proxy would add a hop and hide
 		// the replica's own latency from its histogram.
 		Proxy:       nil,
-		DialContext: pre.DialContext,
+		DialContext: dial,
 		// Keep at least the warm connections idle, and enough for bursts that a
 		// request does not pay a connect.
 		MaxIdleConnsPerHost: max(16, warmConnections),
@@ -49,18 +56,23 @@ func newPool(connectTimeout time.Duration, warmConnections int) *pool {
 // closing them does not dial replacements. Connections in use close when their
 // requests end; the pool stays usable.
 func (p *pool) Close() {
-	p.pre.Close()
+	if p.pre != nil {
+		p.pre.Close()
+	}
 	p.CloseIdleConnections()
 }
 
 const (
 	// activeWithin tells a connection closed in use (a cancelled loser, a reset, a
 	// server's Connection: close) from one closed after idling: only the first is
-	// replaced ahead of need.
+	// replaced ahead of need. A connection whose request is still unanswered is in use
+	// however long ago it was sent.
 	activeWithin = time.Second
-	// spareMaxAge bounds how long a spare waits; an older one may have been dropped by
-	// the replica or a middlebox, so a request dials afresh instead.
-	spareMaxAge = 10 * time.Second
+	// spareMaxAge bounds how long a spare waits before it is closed. A replica may drop
+	// a connection that sends no request (Go's ReadHeaderTimeout, HAProxy's timeout
+	// http-request, often 5-10s), and net/http does not retry a request that fails on
+	// a connection's first use: the spare is for the next few requests only.
+	spareMaxAge = 2 * time.Second
 )
 
 // preconnector dials a spare connection in the background when a connection closes
@@ -77,10 +89,13 @@ type preconnector struct {
 	timeout time.Duration
 	now     func() time.Time
 
+	base time.Time // stamps are durations since base, so a wall-clock step cannot skew them
+
 	mu        sync.Mutex
 	spare     net.Conn
 	spareAddr string
 	spareAt   time.Time
+	spareTTL  *time.Timer // closes an unused spare after spareMaxAge
 	dialing   bool
 	closed    bool
 	stop      context.CancelFunc // cancels a background dial on Close
@@ -90,15 +105,29 @@ type preconnector struct {
 
 func newPreconnector(dial func(ctx context.Context, network, addr string) (net.Conn, error), timeout time.Duration, now func() time.Time) *preconnector {
 	ctx, stop := context.WithCancel(context.Background())
-	return &preconnector{dial: dial, timeout: timeout, now: now, ctx: ctx, stop: stop}
+	return &preconnector{dial: dial, timeout: timeout, now: now, base: now(), ctx: ctx, stop: stop}
+}
+
+// stamp is never 0, which marks "never written".
+func (p *preconnector) stamp() int64 { return int64(p.now().Sub(p.base)) + 1 }
+
+// takeSpareLocked removes the spare, and its timer, from p.
+func (p *preconnector) takeSpareLocked() net.Conn {
+	c := p.spare
+	p.spare = nil
+	if p.spareTTL != nil {
+		p.spareTTL.Stop()
+		p.spareTTL = nil
+	}
+	return c
 }
 
 // DialContext is the transport's dial: a live spare for addr if there is one, else a
 // new connection.
 func (p *preconnector) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	p.mu.Lock()
-	spare, fresh := p.spare, p.spare != nil && p.spareAddr == addr && p.now().Sub(p.spareAt) < spareMaxAge
-	p.spare = nil
+	fresh := p.spare != nil && p.spareAddr == addr && p.now().Sub(p.spareAt) < spareMaxAge
+	spare := p.takeSpareLocked()
 	p.mu.Unlock()
 	if spare != nil {
 		if fresh && network == "tcp" && alive(spare) {
@@ -114,9 +143,7 @@ func (p *preconnector) DialContext(ctx context.Context, network, addr string) (n
 }
 
 func (p *preconnector) track(c net.Conn, addr string) net.Conn {
-	tc := &trackedConn{Conn: c, pre: p, addr: addr}
-	tc.lastWrite.Store(p.now().UnixNano())
-	return tc
+	return &trackedConn{Conn: c, pre: p, addr: addr}
 }
 
 // replace starts a background dial to addr unless a spare is ready or on its way.
@@ -144,6 +171,13 @@ func (p *preconnector) replace(addr string) {
 			return
 		}
 		p.spare, p.spareAddr, p.spareAt = c, addr, p.now()
+		p.spareTTL = time.AfterFunc(spareMaxAge, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.spare == c {
+				p.takeSpareLocked().Close()
+			}
+		})
 	}()
 }
 
@@ -152,8 +186,7 @@ func (p *preconnector) replace(addr string) {
 func (p *preconnector) Close() {
 	p.mu.Lock()
 	p.closed = true
-	spare := p.spare
-	p.spare = nil
+	spare := p.takeSpareLocked()
 	p.mu.Unlock()
 	p.stop()
 	p.wg.Wait()
@@ -162,23 +195,42 @@ func (p *preconnector) Close() {
 	}
 }
 
-// trackedConn notes when it last carried a request, so its Close can tell whether it
+// trackedConn notes when it last sent and received, so its Close can tell whether it
 // was in use.
 type trackedConn struct {
 	net.Conn
 	pre       *preconnector
 	addr      string
-	lastWrite atomic.Int64 // Unix ns
+	lastWrite atomic.Int64 // preconnector stamps; 0: never written
+	lastRead  atomic.Int64 // of a read that returned bytes
 	closed    atomic.Bool
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {
-	c.lastWrite.Store(c.pre.now().UnixNano())
+	c.lastWrite.Store(c.pre.stamp())
 	return c.Conn.Write(b)
 }
 
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.lastRead.Store(c.pre.stamp())
+	}
+	return n, err
+}
+
+// inUse: a request is unanswered (sent after the last bytes received), or the
+// connection carried one within activeWithin.
+func (c *trackedConn) inUse() bool {
+	w := c.lastWrite.Load()
+	if w == 0 {
+		return false
+	}
+	return w > c.lastRead.Load() || c.pre.stamp()-w < int64(activeWithin)
+}
+
 func (c *trackedConn) Close() error {
-	if !c.closed.Swap(true) && c.pre.now().UnixNano()-c.lastWrite.Load() < int64(activeWithin) {
+	if !c.closed.Swap(true) && c.inUse() {
 		c.pre.replace(c.addr)
 	}
 	return c.Conn.Close()

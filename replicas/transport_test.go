@@ -15,8 +15,8 @@ import (
 	"github.com/hedgegate/hedgegate/config"
 )
 
-// peer is a loopback listener that accepts connections and either keeps them open
-// or closes each at once, as a replica with a short idle timeout would.
+// peer is a loopback listener that accepts connections and either echoes what they
+// send or closes each at once, as a replica with a short idle timeout would.
 type peer struct {
 	ln       net.Listener
 	closeNow bool
@@ -45,16 +45,17 @@ func newPeer(t *testing.T, closeNow bool) *peer {
 			p.mu.Lock()
 			p.conns = append(p.conns, c)
 			p.mu.Unlock()
+			p.wg.Go(func() { io.Copy(c, c) })
 		}
 	})
 	t.Cleanup(func() {
 		ln.Close()
-		p.wg.Wait()
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		for _, c := range p.conns {
 			c.Close()
 		}
+		p.mu.Unlock()
+		p.wg.Wait()
 	})
 	return p
 }
@@ -67,14 +68,14 @@ type countingDial struct {
 	n         atomic.Int64
 	fail      atomic.Bool
 	block     atomic.Bool
-	sawCancel atomic.Bool
+	cancelled atomic.Bool // a blocked dial ended by cancellation, not its timeout
 }
 
 func (d *countingDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	d.n.Add(1)
 	if d.block.Load() {
 		<-ctx.Done()
-		d.sawCancel.Store(true)
+		d.cancelled.Store(errors.Is(ctx.Err(), context.Canceled))
 		return nil, ctx.Err()
 	}
 	if d.fail.Load() {
@@ -92,7 +93,7 @@ func spareOf(p *preconnector) net.Conn {
 	return p.spare
 }
 
-// dialInUse dials through p and writes, as a request would.
+// dialInUse dials through p and writes, as a request would; its answer is not read.
 func dialInUse(t *testing.T, p *preconnector, addr string) net.Conn {
 	t.Helper()
 	c, err := p.DialContext(context.Background(), "tcp", addr)
@@ -103,6 +104,14 @@ func dialInUse(t *testing.T, p *preconnector, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// readAnswer reads the echo of dialInUse's request: the request is answered.
+func readAnswer(t *testing.T, c net.Conn) {
+	t.Helper()
+	if _, err := io.ReadFull(c, make([]byte, len("GET / HTTP/1.1\r\n"))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestPreconnectReplacesConnectionClosedInUse(t *testing.T) {
@@ -141,10 +150,104 @@ func TestPreconnectIgnoresIdleClose(t *testing.T) {
 	defer p.Close()
 
 	c := dialInUse(t, p, srv.addr())
+	readAnswer(t, c)
 	clk.Advance(activeWithin) // net/http's IdleConnTimeout, CloseIdleConnections
 	c.Close()
 	if spareOf(p) != nil || d.n.Load() != 1 {
 		t.Errorf("an idle connection's close was replaced: %d dials", d.n.Load())
+	}
+}
+
+// A loser cancelled long after it was sent (a hung replica, a long route timeout) was
+// still in use: its answer never came.
+func TestPreconnectReplacesSlowLoser(t *testing.T) {
+	srv := newPeer(t, false)
+	clk := newFakeClock()
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	defer p.Close()
+
+	c := dialInUse(t, p, srv.addr())
+	readAnswer(t, c)
+	clk.Advance(time.Minute)
+	if _, err := c.Write([]byte("next")); err != nil { // a second request, unanswered
+		t.Fatal(err)
+	}
+	clk.Advance(5 * activeWithin)
+	c.Close()
+	if spareOf(p) == nil || d.n.Load() != 2 {
+		t.Errorf("a connection closed with its request unanswered was not replaced: %d dials", d.n.Load())
+	}
+}
+
+// An unused spare is closed after spareMaxAge of real time, not kept until a dial.
+func TestPreconnectClosesUnusedSpare(t *testing.T) {
+	srv := newPeer(t, false)
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, time.Now)
+	defer p.Close()
+
+	dialInUse(t, p, srv.addr()).Close()
+	spare := spareOf(p)
+	if spare == nil {
+		t.Fatal("no spare")
+	}
+	for i := 0; ; i++ {
+		p.mu.Lock()
+		gone := p.spare == nil
+		p.mu.Unlock()
+		if gone {
+			break
+		}
+		if i == 100 {
+			t.Fatal("spare still held 12s after it was made")
+		}
+		time.Sleep(spareMaxAge/20 + 20*time.Millisecond)
+	}
+	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the expired spare was not closed: write err %v", err)
+	}
+}
+
+// A background dial that completes while Close runs hands its connection to nobody
+// and closes it.
+func TestPreconnectDialEndingDuringCloseIsClosed(t *testing.T) {
+	srv := newPeer(t, false)
+	var d countingDial
+	p := newPreconnector(d.dial, time.Second, time.Now)
+	first := dialInUse(t, p, srv.addr())
+	// From here on, dials ignore cancellation and wait for release.
+	release := make(chan struct{})
+	var late net.Conn
+	p.dial = func(_ context.Context, network, addr string) (net.Conn, error) {
+		<-release
+		var nd net.Dialer
+		c, err := nd.DialContext(context.Background(), network, addr)
+		late = c
+		return c, err
+	}
+	first.Close()
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	for i := 0; ; i++ {
+		p.mu.Lock()
+		c := p.closed
+		p.mu.Unlock()
+		if c {
+			break
+		}
+		if i == 500 {
+			t.Fatal("Close did not mark the preconnector closed in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	<-closed
+	if late == nil {
+		t.Fatal("the background dial did not run")
+	}
+	if _, err := late.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("a dial that ended during Close left its connection open: write err %v", err)
 	}
 }
 
@@ -266,7 +369,7 @@ func TestPreconnectOneDialAtATime(t *testing.T) {
 	srv := newPeer(t, false)
 	clk := newFakeClock()
 	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
+	p := newPreconnector(d.dial, time.Hour, clk.Now) // only Close can end a blocked dial
 
 	a := dialInUse(t, p, srv.addr())
 	b := dialInUse(t, p, srv.addr())
@@ -277,8 +380,8 @@ func TestPreconnectOneDialAtATime(t *testing.T) {
 		t.Errorf("%d dials for two closes while one was dialling, want at most 3", d.n.Load())
 	}
 	p.Close() // cancels the blocked dial and waits for it
-	if n := d.n.Load(); n != 3 || !d.sawCancel.Load() {
-		t.Errorf("Close: %d dials, background dial cancelled %v; want 3 and true", n, d.sawCancel.Load())
+	if n := d.n.Load(); n != 3 || !d.cancelled.Load() {
+		t.Errorf("Close: %d dials, background dial cancelled %v; want 3 and true", n, d.cancelled.Load())
 	}
 }
 
@@ -370,5 +473,45 @@ func TestSetReplacesCancelledAttemptConnection(t *testing.T) {
 	// The warm connection and the spare: a third would mean the request dialled.
 	if got := conns.Load(); got != 2 {
 		t.Errorf("the replica accepted %d connections, want 2 (the warm one, then the spare)", got)
+	}
+}
+
+// Spares only for plain http: a TLS pool dials as net/http would.
+func TestPoolSparesOnlyForHTTP(t *testing.T) {
+	s, err := NewSet("kv", setConfig(0, "http://127.0.0.1:1", "https://127.0.0.1:2"), config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Replica("r1").transport.pre == nil {
+		t.Error("http replica has no preconnector")
+	}
+	if s.Replica("r2").transport.pre != nil {
+		t.Error("https replica has a preconnector")
+	}
+}
+
+// A reload that removes one of two replicas on one host leaves the kept one's shared
+// pool, spares included, working.
+func TestReloadKeepsSharedPoolOpen(t *testing.T) {
+	prev, err := NewSet("kv", setConfig(0, "http://127.0.0.1:1/a", "http://127.0.0.1:1/b"), config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, removed, err := NewSetFrom(prev, "kv", setConfig(0, "http://127.0.0.1:1/a"), config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if len(removed) != 1 || removed[0].Name != "r2" {
+		t.Fatalf("removed = %v, want r2", removed)
+	}
+	removed[0].Close()
+	pre := next.Replica("r1").transport.pre
+	pre.mu.Lock()
+	closed := pre.closed
+	pre.mu.Unlock()
+	if closed {
+		t.Error("closing the removed r2 closed the pool r1 still uses")
 	}
 }
