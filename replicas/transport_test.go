@@ -85,6 +85,35 @@ func (d *countingDial) dial(ctx context.Context, network, addr string) (net.Conn
 	return nd.DialContext(ctx, network, addr)
 }
 
+// newTestPreconnector returns a peer, a fake clock, and a preconnector dialling the
+// peer through a countingDial on that clock, closed at the test's end.
+func newTestPreconnector(t *testing.T, closeNow bool) (*peer, *fakeClock, *countingDial, *preconnector) {
+	t.Helper()
+	srv := newPeer(t, closeNow)
+	clk := newFakeClock()
+	d := &countingDial{}
+	p := newPreconnector(d.dial, time.Second, clk.Now)
+	t.Cleanup(p.Close)
+	return srv, clk, d, p
+}
+
+// eventually polls cond every 10ms for at most 5s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i == 500 {
+			t.Fatalf("after 5s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isClosed reports whether c was closed on this side.
+func isClosed(c net.Conn) bool {
+	_, err := c.Write([]byte("x"))
+	return errors.Is(err, net.ErrClosed)
+}
+
 // spareOf returns p's spare after its background dial, if any, has finished.
 func spareOf(p *preconnector) net.Conn {
 	p.wg.Wait()
@@ -115,11 +144,7 @@ func readAnswer(t *testing.T, c net.Conn) {
 }
 
 func TestPreconnectReplacesConnectionClosedInUse(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, clk, d, p := newTestPreconnector(t, false)
 
 	c := dialInUse(t, p, srv.addr())
 	clk.Advance(activeWithin / 2)
@@ -143,11 +168,7 @@ func TestPreconnectReplacesConnectionClosedInUse(t *testing.T) {
 }
 
 func TestPreconnectIgnoresIdleClose(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, clk, d, p := newTestPreconnector(t, false)
 
 	c := dialInUse(t, p, srv.addr())
 	readAnswer(t, c)
@@ -161,11 +182,7 @@ func TestPreconnectIgnoresIdleClose(t *testing.T) {
 // A loser cancelled long after it was sent (a hung replica, a long route timeout) was
 // still in use: its answer never came.
 func TestPreconnectReplacesSlowLoser(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, clk, d, p := newTestPreconnector(t, false)
 
 	c := dialInUse(t, p, srv.addr())
 	readAnswer(t, c)
@@ -204,8 +221,8 @@ func TestPreconnectClosesUnusedSpare(t *testing.T) {
 		}
 		time.Sleep(spareMaxAge/20 + 20*time.Millisecond)
 	}
-	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("the expired spare was not closed: write err %v", err)
+	if !isClosed(spare) {
+		t.Error("the expired spare was not closed")
 	}
 }
 
@@ -229,34 +246,23 @@ func TestPreconnectDialEndingDuringCloseIsClosed(t *testing.T) {
 	first.Close()
 	closed := make(chan struct{})
 	go func() { p.Close(); close(closed) }()
-	for i := 0; ; i++ {
+	eventually(t, "Close did not mark the preconnector closed", func() bool {
 		p.mu.Lock()
-		c := p.closed
-		p.mu.Unlock()
-		if c {
-			break
-		}
-		if i == 500 {
-			t.Fatal("Close did not mark the preconnector closed in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer p.mu.Unlock()
+		return p.closed
+	})
 	close(release)
 	<-closed
 	if late == nil {
 		t.Fatal("the background dial did not run")
 	}
-	if _, err := late.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("a dial that ended during Close left its connection open: write err %v", err)
+	if !isClosed(late) {
+		t.Error("a dial that ended during Close left its connection open")
 	}
 }
 
 func TestPreconnectDiscardsOldSpare(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, clk, d, p := newTestPreconnector(t, false)
 
 	dialInUse(t, p, srv.addr()).Close()
 	spare := spareOf(p)
@@ -269,17 +275,13 @@ func TestPreconnectDiscardsOldSpare(t *testing.T) {
 	if d.n.Load() != 3 || c.(*trackedConn).Conn == spare {
 		t.Errorf("a spare of spareMaxAge was used (%d dials)", d.n.Load())
 	}
-	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("the old spare was not closed: write err %v", err)
+	if !isClosed(spare) {
+		t.Error("the old spare was not closed")
 	}
 }
 
 func TestPreconnectDiscardsSpareTheReplicaClosed(t *testing.T) {
-	srv := newPeer(t, true)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, _, d, p := newTestPreconnector(t, true)
 
 	dialInUse(t, p, srv.addr()).Close()
 	spare := spareOf(p)
@@ -287,12 +289,7 @@ func TestPreconnectDiscardsSpareTheReplicaClosed(t *testing.T) {
 		t.Fatal("no spare")
 	}
 	// The replica closes it; wait for its FIN, bounded.
-	for i := 0; alive(spare); i++ {
-		if i == 500 {
-			t.Fatal("spare still looks open 5s after the replica closed it")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "spare still looks open after the replica closed it", func() bool { return !alive(spare) })
 	c := dialInUse(t, p, srv.addr())
 	defer c.Close()
 	if d.n.Load() != 3 || c.(*trackedConn).Conn == spare {
@@ -346,11 +343,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 }
 
 func TestPreconnectFailedDialLeavesNoSpare(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
-	defer p.Close()
+	srv, _, d, p := newTestPreconnector(t, false)
 
 	c := dialInUse(t, p, srv.addr())
 	d.fail.Store(true)
@@ -386,10 +379,7 @@ func TestPreconnectOneDialAtATime(t *testing.T) {
 }
 
 func TestPreconnectStopsOnClose(t *testing.T) {
-	srv := newPeer(t, false)
-	clk := newFakeClock()
-	var d countingDial
-	p := newPreconnector(d.dial, time.Second, clk.Now)
+	srv, _, d, p := newTestPreconnector(t, false)
 
 	dialInUse(t, p, srv.addr()).Close()
 	spare := spareOf(p)
@@ -400,8 +390,8 @@ func TestPreconnectStopsOnClose(t *testing.T) {
 	dialInUse(t, p, srv.addr()).Close()
 	spare = spareOf(p)
 	p.Close()
-	if _, err := spare.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Close left the spare open: write err %v", err)
+	if !isClosed(spare) {
+		t.Error("Close left the spare open")
 	}
 	before := d.n.Load()
 	c.Close() // in use, after Close: no replacement
