@@ -94,7 +94,6 @@ type preconnector struct {
 	mu        sync.Mutex
 	spare     net.Conn
 	spareAddr string
-	spareAt   time.Time
 	spareTTL  *time.Timer // closes an unused spare after spareMaxAge
 	dialing   bool
 	closed    bool
@@ -126,11 +125,11 @@ func (p *preconnector) takeSpareLocked() net.Conn {
 // new connection.
 func (p *preconnector) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	p.mu.Lock()
-	fresh := p.spare != nil && p.spareAddr == addr && p.now().Sub(p.spareAt) < spareMaxAge
+	usable := p.spareAddr == addr
 	spare := p.takeSpareLocked()
 	p.mu.Unlock()
 	if spare != nil {
-		if fresh && network == "tcp" && alive(spare) {
+		if usable && network == "tcp" && alive(spare) {
 			return p.track(spare, addr), nil
 		}
 		spare.Close()
@@ -170,7 +169,7 @@ func (p *preconnector) replace(addr string) {
 			c.Close()
 			return
 		}
-		p.spare, p.spareAddr, p.spareAt = c, addr, p.now()
+		p.spare, p.spareAddr = c, addr
 		p.spareTTL = time.AfterFunc(spareMaxAge, func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()

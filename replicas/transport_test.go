@@ -261,25 +261,6 @@ func TestPreconnectDialEndingDuringCloseIsClosed(t *testing.T) {
 	}
 }
 
-func TestPreconnectDiscardsOldSpare(t *testing.T) {
-	srv, clk, d, p := newTestPreconnector(t, false)
-
-	dialInUse(t, p, srv.addr()).Close()
-	spare := spareOf(p)
-	if spare == nil {
-		t.Fatal("no spare")
-	}
-	clk.Advance(spareMaxAge)
-	c := dialInUse(t, p, srv.addr())
-	defer c.Close()
-	if d.n.Load() != 3 || c.(*trackedConn).Conn == spare {
-		t.Errorf("a spare of spareMaxAge was used (%d dials)", d.n.Load())
-	}
-	if !isClosed(spare) {
-		t.Error("the old spare was not closed")
-	}
-}
-
 func TestPreconnectDiscardsSpareTheReplicaClosed(t *testing.T) {
 	srv, _, d, p := newTestPreconnector(t, true)
 
