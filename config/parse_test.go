@@ -138,3 +138,13 @@ func TestParseProblems(t *testing.T) {
 		})
 	}
 }
+
+// Two routes with one pattern and a method in common: the later one names the line of
+// the earlier (the server's router check covers patterns chi does not tell apart).
+func TestSamePatternSameMethodNamesBothLines(t *testing.T) {
+	_, err := Parse([]byte(base+"  - {name: again, match: \"/kv/{key}\", methods: [HEAD], replica_set: kv}\n"), "x.yaml")
+	want := `x.yaml:13: routes[1].match: routes[0] (line 7) already serves HEAD /kv/{key}; the router keeps only one`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}

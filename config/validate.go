@@ -64,7 +64,11 @@ func validate(c *Config, lines map[string]int, bad map[string]bool) Problems {
 		for j := range i {
 			if o := c.Routes[j]; o != nil && o.Match == r.Match && r.Match != "" {
 				if m := overlap(o.Methods, r.Methods); m != "" {
-					v.add(p+".match", "routes[%d] already serves %s %s; the router keeps only one", j, m, r.Match)
+					other := "routes[" + strconv.Itoa(j) + "]"
+					if l := v.lineOf(other + ".match"); l > 0 {
+						other += " (line " + strconv.Itoa(l) + ")"
+					}
+					v.add(p+".match", "%s already serves %s %s; the router keeps only one", other, m, r.Match)
 					break
 				}
 			}

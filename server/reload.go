@@ -43,7 +43,7 @@ func (s *Server) swap(cfg *config.Config) error {
 	if cfg.Listen != prev.cfg.Listen || cfg.AdminListen != prev.cfg.AdminListen {
 		return fmt.Errorf("listen and admin_listen cannot change on reload (restart the gateway)")
 	}
-	st, removed, err := s.build(cfg, prev)
+	st, removed, err := s.buildSafely(cfg, prev)
 	if err != nil {
 		return err
 	}

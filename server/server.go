@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/hedge"
 	"github.com/hedgegate/hedgegate/replicas"
@@ -74,7 +72,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source}
-	st, _, err := s.build(cfg, nil)
+	st, _, err := s.buildSafely(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,15 +117,6 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		}
 	}
 
-	router := chi.NewRouter()
-	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, errorBody{Error: "no route matches " + r.URL.Path})
-	})
-	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " is not allowed"})
-	})
-	byMatch := map[string][]*route{}
-	var matches []string
 	for i, rc := range cfg.Routes {
 		set := st.sets[rc.ReplicaSet]
 		if set == nil {
@@ -156,17 +145,11 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		if err != nil {
 			return nil, nil, err
 		}
-		rt := &route{cfg: rc, plan: plan}
-		st.routes = append(st.routes, rt)
-		if _, seen := byMatch[rc.Match]; !seen {
-			matches = append(matches, rc.Match)
-		}
-		byMatch[rc.Match] = append(byMatch[rc.Match], rt)
+		st.routes = append(st.routes, &route{cfg: rc, plan: plan})
 	}
-	// chi routes by pattern, not by method: routes sharing a pattern (GET on one,
-	// POST on another) get one handler that dispatches on the method.
-	for _, m := range matches {
-		router.Handle(m, s.matchHandler(byMatch[m], cfg))
+	router, err := s.routerFor(cfg, st.routes)
+	if err != nil {
+		return nil, nil, err
 	}
 	st.router = router
 	if prev != nil {

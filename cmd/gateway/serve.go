@@ -44,18 +44,13 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, 
 	defer signal.Stop(hup)
 	cfg, err := config.Load(path)
 	if err != nil {
-		var problems config.Problems
-		if errors.As(err, &problems) {
-			for _, p := range problems {
-				fmt.Fprintln(stderr, p)
-			}
-		} else {
-			fmt.Fprintln(stderr, err)
-		}
-		fmt.Fprintln(stderr, "gateway serve: refusing to start with an invalid config")
-		return 1
+		return refuseConfig(stderr, err)
 	}
 	srv, err := server.New(cfg, server.Options{Logger: log})
+	if errors.As(err, new(config.Problems)) {
+		// What the router refuses, as gateway validate prints it.
+		return refuseConfig(stderr, err)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway serve:", err)
 		return 1
@@ -91,4 +86,19 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, 
 		return 1
 	}
 	return 0
+}
+
+// refuseConfig prints a config's problems one per line (or an unreadable file's
+// error) and the refusal, and returns serve's exit code.
+func refuseConfig(stderr io.Writer, err error) int {
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p)
+		}
+	} else {
+		fmt.Fprintln(stderr, err)
+	}
+	fmt.Fprintln(stderr, "gateway serve: refusing to start with an invalid config")
+	return 1
 }

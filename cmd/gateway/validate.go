@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/server"
 )
 
 // runValidate checks a config file the way serve and SIGHUP load it. Problems go to
@@ -30,9 +31,15 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err != nil {
 		// Problems print one per line; an unreadable file prints "FILE: reason".
 		fmt.Fprintln(stdout, err)
+		return 1
+	}
+	// The routes compiled as serve and reload compile them: what chi refuses.
+	if problems := server.CheckRoutes(cfg); len(problems) > 0 {
+		fmt.Fprintln(stdout, problems)
 		return 1
 	}
 	fmt.Fprintln(stdout, "config OK")
