@@ -171,18 +171,20 @@ func decide(answers []Answer, p Policy, expired bool) Decision {
 // refuses reports whether the floor forbids serving v. Two numeric versions compare
 // numerically; otherwise v is refused only when it is a version that was served and
 // then replaced (it is in FloorHistory and is not Floor itself).
+// Versions are compared Bounded, as the Floor stores them.
 func (p Policy) refuses(v Version) bool {
 	if p.Floor == nil {
 		return false
 	}
-	if c, ok := v.Compare(*p.Floor); ok {
+	v, floor := Bounded(v), Bounded(*p.Floor)
+	if c, ok := v.Compare(floor); ok {
 		return c < 0
 	}
-	if v.Equal(*p.Floor) {
+	if v.Equal(floor) {
 		return false
 	}
 	for _, h := range p.FloorHistory {
-		if v.Equal(h) {
+		if v.Equal(Bounded(h)) {
 			return true
 		}
 	}

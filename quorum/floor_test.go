@@ -1,7 +1,9 @@
 package quorum
 
 import (
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -170,5 +172,86 @@ func TestKey(t *testing.T) {
 	first, again := Key("r", "/q", "", []byte("b")), Key("r", "/q", "", []byte("b"))
 	if first != again {
 		t.Error("Key is not deterministic: the floor would never find a key again")
+	}
+}
+
+// floorHeap is the live heap after a GC, for measuring what a Floor holds.
+func floorHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestFloorMemoryIsBoundedPerKey fills a floor with keys whose queries and versions
+// are 16 KiB each (a client picks the query, a replica the version) and checks what it
+// holds per key: the key is hashed and versions are Bounded, so the cost per key does
+// not grow with either. Before, each key held its query and five versions: ~100 KiB.
+func TestFloorMemoryIsBoundedPerKey(t *testing.T) {
+	const keys = 500
+	for _, tc := range []struct {
+		name    string
+		version func(key, i int) string
+		limit   uint64 // bytes per key
+	}{
+		{"long queries, short versions", func(key, i int) string { return strconv.Itoa(1000*key + i) }, 500},
+		{"long queries, long versions", func(key, i int) string {
+			return strings.Repeat("v", 16<<10) + strconv.Itoa(1000*key+i)
+		}, 900},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query := strings.Repeat("q", 16<<10)
+			before := floorHeap()
+			f, err := NewFloor(keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range keys {
+				key := Key("r", "/kv/"+strconv.Itoa(k), query+strconv.Itoa(k), nil)
+				// Opaque versions, so each key keeps a full history besides its current one.
+				for i := range historyLen + 1 {
+					f.Observe(key, Version{Raw: "e" + tc.version(k, i)})
+				}
+			}
+			perKey := (floorHeap() - min(before, floorHeap())) / keys
+			runtime.KeepAlive(f)
+			t.Logf("%d bytes per key (%d keys; at max_keys 100000: %.1f MB)", perKey, keys, float64(perKey)*100000/1e6)
+			if perKey > tc.limit {
+				t.Errorf("%d bytes per key, want ≤ %d", perKey, tc.limit)
+			}
+			if cur, hist := floorOf(t, f, Key("r", "/kv/7", query+"7", nil)); cur == "" || len(hist) != historyLen {
+				t.Errorf("key 7: floor %.20q history %d, want a floor with a full history", cur, len(hist))
+			}
+		})
+	}
+}
+
+// A version longer than MaxStoredVersionBytes is stored as a digest, and answers are
+// compared through the same digest: a long version served before and since replaced
+// is still refused, the current one still accepted.
+func TestFloorLongVersions(t *testing.T) {
+	f, err := NewFloor(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := func(s string) Version { return Version{Raw: strings.Repeat("x", 4096) + s} }
+	key := Key("r", "/k", "", nil)
+	f.Observe(key, long("A"))
+	f.Observe(key, long("B"))
+	p := f.Policy(key, Policy{Read: 1, Asked: 1})
+	if len(p.Floor.Raw) > MaxStoredVersionBytes {
+		t.Fatalf("floor stores %d bytes of version", len(p.Floor.Raw))
+	}
+	if d := Decide([]Answer{{Replica: "r1", Version: long("A")}}, p); d.Result != ResultStale {
+		t.Errorf("the replaced long version: %s, want stale", d.Result)
+	}
+	if d := Decide([]Answer{{Replica: "r1", Version: long("B")}}, p); d.Result != ResultAgree {
+		t.Errorf("the current long version: %s, want agree", d.Result)
+	}
+	if d := Decide([]Answer{{Replica: "r1", Version: long("C")}}, p); d.Result != ResultAgree {
+		t.Errorf("a new long version: %s, want agree", d.Result)
+	}
+	if short := (Version{Raw: "42"}); Bounded(short) != short {
+		t.Error("Bounded changed a short version")
 	}
 }
