@@ -148,3 +148,20 @@ func TestSamePatternSameMethodNamesBothLines(t *testing.T) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
+
+// A replica URL's password never appears in a problem, parsable URL or not.
+func TestURLProblemsRedactThePassword(t *testing.T) {
+	for _, tt := range []struct{ url, want string }{
+		{"ftp://gw:s3cret@h:1", `x.yaml:4: replica_sets.kv.replicas[0].url: "ftp://gw:xxxxx@h:1": want an absolute http:// or https:// URL`},
+		{"http://gw:s3cret@h:bad", `x.yaml:4: replica_sets.kv.replicas[0].url: bad URL: parse "http://gw:xxxxx@h:bad": invalid port ":bad" after host`},
+		{"http://gw:s3cret@h:1/?q", `x.yaml:4: replica_sets.kv.replicas[0].url: "http://gw:xxxxx@h:1/?q" has a query; a replica URL is a base that request paths are appended to`},
+	} {
+		_, err := Parse([]byte(edit(t, "http://127.0.0.1:9101", tt.url)), "x.yaml")
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s:\n got %v\nwant %s", tt.url, err, tt.want)
+		}
+	}
+	if got := RedactURL("http://u:p@h:x x/p"); got != "http://u:xxxxx@h:x x/p" {
+		t.Errorf("RedactURL of an unparsable URL = %q", got)
+	}
+}

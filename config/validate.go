@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -191,13 +192,20 @@ func (v *validator) replicaSet(p, name string, rs *ReplicaSet) {
 	}
 }
 
-func checkURL(s string) string {
-	if s == "" {
+// checkURL's messages show the URL with its password redacted.
+func checkURL(raw string) string {
+	if raw == "" {
 		return "required"
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(raw)
+	s := RedactURL(raw)
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		// Its text would repeat the URL, password included.
+		err = fmt.Errorf("parse %q: %w", s, uerr.Err)
+	}
 	switch {
-	case err != nil && !strings.Contains(s, "://"):
+	case err != nil && !strings.Contains(raw, "://"):
 		// "127.0.0.1:9101" fails to parse; the fix is the scheme, not the colon.
 		return fmt.Sprintf("%q: want an absolute http:// or https:// URL", s)
 	case err != nil:
@@ -208,7 +216,7 @@ func checkURL(s string) string {
 		return fmt.Sprintf("%q has no host", s)
 	case u.RawQuery != "" || u.ForceQuery:
 		return fmt.Sprintf("%q has a query; a replica URL is a base that request paths are appended to", s)
-	case u.Fragment != "" || strings.Contains(s, "#"):
+	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return fmt.Sprintf("%q has a fragment", s)
 	}
 	return ""

@@ -52,6 +52,11 @@ type setSettings struct {
 // hostTransport sends each request with the transport of the replica it is for.
 type hostTransport map[string]*pool
 
+// A request for a replica whose URL has credentials (http://user:pass@host) is sent
+// with them as basic auth, in place of any Authorization the client sent: the
+// credentials are the operator's, for the gateway to authenticate as, and a client
+// must not choose another identity toward that replica. The userinfo itself never
+// goes on the wire (net/http's Transport would drop it silently).
 func (h hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t, ok := h[req.URL.Host]
 	if !ok {
@@ -60,7 +65,26 @@ func (h hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("replicas: %s is not a replica of this set", req.URL.Host)
 	}
+	if req.URL.User != nil {
+		req = withBasicAuth(req)
+	}
 	return t.RoundTrip(req)
+}
+
+// withBasicAuth returns a copy of req (a RoundTripper must not change its request)
+// carrying its URL's userinfo as an Authorization header instead.
+func withBasicAuth(req *http.Request) *http.Request {
+	out := *req
+	u := *req.URL
+	u.User = nil
+	out.URL = &u
+	out.Header = req.Header.Clone()
+	if out.Header == nil {
+		out.Header = http.Header{}
+	}
+	pass, _ := req.URL.User.Password()
+	out.SetBasicAuth(req.URL.User.Username(), pass)
+	return &out
 }
 
 // NewSet builds the set name from cfg. Replica URLs must be absolute http or https
@@ -164,17 +188,22 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 	return s, removed, nil
 }
 
-// parseURL accepts absolute http and https URLs with a host.
+// parseURL accepts absolute http and https URLs with a host. Its errors show the URL
+// with the password redacted.
 func parseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its text would repeat the URL, password included
+		}
+		return nil, fmt.Errorf("url %q: %w", config.RedactURL(raw), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("url %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("url %q: scheme must be http or https", u.Redacted())
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("url %q: no host", raw)
+		return nil, fmt.Errorf("url %q: no host", u.Redacted())
 	}
 	return u, nil
 }

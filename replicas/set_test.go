@@ -1,6 +1,9 @@
 package replicas
 
 import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +165,53 @@ func TestNewSetFromKeepsUnchangedReplicas(t *testing.T) {
 	fresh, removed, err := NewSetFrom(s, "kv", &changed, config.Latency{}, clk.Now)
 	if err != nil || len(removed) != 3 || fresh.Replica("r1") == s.Replica("r1") {
 		t.Errorf("new connection settings need new pools: removed %d, err %v", len(removed), err)
+	}
+}
+
+// The URL's credentials go out as basic auth, replacing the client's Authorization,
+// without changing the request the engine passed in; the userinfo stays off the wire.
+func TestTransportSendsURLCredentials(t *testing.T) {
+	var got []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Clone())
+	}))
+	defer srv.Close()
+	withCreds := strings.Replace(srv.URL, "http://", "http://gw:s%40cret@", 1) // "@" escaped in the URL
+	s, err := NewSet("kv", setConfig(0, withCreds, srv.URL+"/plain"), config.Latency{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, r := range s.Replicas {
+		u := *r.URL
+		req, _ := http.NewRequest("GET", u.String(), nil)
+		req.Header.Set("Authorization", "Bearer client")
+		resp, err := s.Transport().RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if req.Header.Get("Authorization") != "Bearer client" || (req.URL.User == nil) != (r.URL.User == nil) {
+			t.Error("RoundTrip changed the caller's request")
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d requests arrived", len(got))
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("gw:s@cret"))
+	if a := got[0].Get("Authorization"); a != want {
+		t.Errorf("replica with credentials got Authorization %q, want %q", a, want)
+	}
+	if a := got[1].Get("Authorization"); a != "Bearer client" {
+		t.Errorf("replica without credentials got Authorization %q, want the client's", a)
+	}
+}
+
+func TestURLErrorsRedactThePassword(t *testing.T) {
+	for _, u := range []string{"ftp://gw:s3cret@127.0.0.1:1", "http://gw:s3cret@127.0.0.1:bad port"} {
+		_, err := NewSet("kv", setConfig(0, u), config.Latency{}, nil)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("%s: error %v, want it with the password redacted", u, err)
+		}
 	}
 }
