@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // parseDuration accepts what time.ParseDuration accepts, except negative values.
@@ -37,15 +37,25 @@ func scalarString(value *yaml.Node, want string) (string, error) {
 // String formats d as time.Duration does ("250ms", "1m30s"); it parses back exactly.
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// valueError is how an UnmarshalYAML method reports a value it cannot use: as a
+// *yaml.TypeError, the library goes on decoding the rest of the document (any other
+// error stops it there), so every problem of a file is found in one pass.
+func valueError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &yaml.TypeError{Errors: []string{err.Error()}}
+}
+
 // UnmarshalYAML reads a duration string such as "250ms".
 func (d *Duration) UnmarshalYAML(value *yaml.Node) error {
 	s, err := scalarString(value, "a duration such as 250ms")
 	if err != nil {
-		return err
+		return valueError(err)
 	}
 	v, err := parseDuration(s)
 	if err != nil {
-		return err
+		return valueError(err)
 	}
 	*d = Duration(v)
 	return nil
@@ -99,9 +109,9 @@ func (a *AttemptTimeout) parse(s string) error {
 func (a *AttemptTimeout) UnmarshalYAML(value *yaml.Node) error {
 	s, err := scalarString(value, "auto or a duration such as 250ms")
 	if err != nil {
-		return err
+		return valueError(err)
 	}
-	return a.parse(s)
+	return valueError(a.parse(s))
 }
 
 // MarshalYAML writes "auto" or a duration string.
