@@ -5,36 +5,53 @@ import (
 	"time"
 )
 
-// Defaults, as documented on the fields in types.go and in docs/config.md.
+// The defaults of every key a file may leave out, written down here only: the fields
+// in types.go point here, and docs/config.md shows them (TestDocsShowTheDefaults
+// checks its tables against these). A key written out keeps its value, zero
+// included; see applyDefaults.
 const (
-	defaultListen               = "127.0.0.1:8080"
-	defaultAdminListen          = "127.0.0.1:9901"
-	defaultMaxInflight          = 4096
-	defaultMaxRequestBodyBytes  = 1 << 20
-	defaultMaxResponseBodyBytes = 8 << 20
-	defaultMaxHeaderBytes       = 64 << 10
-	defaultWindow               = 10 * time.Second
-	defaultBuckets              = 6
-	defaultMinSamples           = 50
-	defaultConnectTimeout       = 200 * time.Millisecond
-	defaultWarmConnections      = 2
-	defaultTimeout              = time.Second
-	defaultPercentile           = 95
-	defaultInitialDelay         = 10 * time.Millisecond
-	defaultMinDelay             = time.Millisecond
-	defaultMaxDelay             = 200 * time.Millisecond
-	defaultMaxAttempts          = 3
-	defaultFanout               = 2
-	defaultMaxKeys              = 100000
-	defaultBackoffBase          = 2 * time.Millisecond
-	defaultBackoffMax           = 50 * time.Millisecond
-	defaultBudgetRatio          = 0.1
-	defaultBudgetMinPerSecond   = 10
+	DefaultListen               = "127.0.0.1:8080"
+	DefaultAdminListen          = "127.0.0.1:9901"
+	DefaultMaxInflight          = 4096
+	DefaultMaxRequestBodyBytes  = 1 << 20
+	DefaultMaxResponseBodyBytes = 8 << 20
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultWindow               = 10 * time.Second
+	DefaultBuckets              = 6
+	DefaultMinSamples           = 50
+	DefaultConnectTimeout       = 200 * time.Millisecond
+	DefaultWarmConnections      = 2
+	DefaultTimeout              = time.Second
+	DefaultPercentile           = 95
+	DefaultInitialDelay         = 10 * time.Millisecond
+	DefaultMinDelay             = time.Millisecond
+	DefaultMaxDelay             = 200 * time.Millisecond
+	DefaultMaxAttempts          = 3
+	DefaultFanout               = 2
+	DefaultMaxKeys              = 100000
+	DefaultBackoffBase          = 2 * time.Millisecond
+	DefaultBackoffMax           = 50 * time.Millisecond
+	DefaultBudgetRatio          = 0.1
+	DefaultBudgetMinPerSecond   = 10
 )
 
-func defaultMethods() []string { return []string{"GET", "HEAD"} }
+// DefaultStrategy is a route's strategy, DefaultConflict a quorum's conflict rule.
+// quorum.read defaults to a majority of the route's set, len(replicas)/2+1.
+const (
+	DefaultStrategy = StrategyHedge
+	DefaultConflict = ConflictMajority
+)
 
-func defaultRetryOn() []string {
+// DefaultAttemptTimeout returns a route's default attempt_timeout, auto: derived
+// from the replica's measured latency.
+func DefaultAttemptTimeout() AttemptTimeout { return AttemptTimeout{Auto: true} }
+
+// DefaultMethods returns a route's default methods, GET and HEAD (a fresh slice).
+func DefaultMethods() []string { return []string{"GET", "HEAD"} }
+
+// DefaultRetryOn returns a route's default retry.on: every transport failure and 5xx
+// (a fresh slice).
+func DefaultRetryOn() []string {
 	return []string{RetryConnectFailure, RetryReset, RetryTimeout, Retry5xx}
 }
 
@@ -42,57 +59,57 @@ func defaultRetryOn() []string {
 // node walk, not from zero values, so an explicit 0 (warm_connections: 0,
 // budget.ratio: 0) or an explicit empty list (retry.on: []) stays as written.
 func applyDefaults(c *Config, given func(path string) bool) {
-	setDefault(given, "listen", &c.Listen, defaultListen)
-	setDefault(given, "admin_listen", &c.AdminListen, defaultAdminListen)
+	setDefault(given, "listen", &c.Listen, DefaultListen)
+	setDefault(given, "admin_listen", &c.AdminListen, DefaultAdminListen)
 
-	setDefault(given, "limits.max_inflight", &c.Limits.MaxInflight, defaultMaxInflight)
-	setDefault(given, "limits.max_request_body_bytes", &c.Limits.MaxRequestBodyBytes, defaultMaxRequestBodyBytes)
-	setDefault(given, "limits.max_response_body_bytes", &c.Limits.MaxResponseBodyBytes, defaultMaxResponseBodyBytes)
-	setDefault(given, "limits.max_header_bytes", &c.Limits.MaxHeaderBytes, defaultMaxHeaderBytes)
+	setDefault(given, "limits.max_inflight", &c.Limits.MaxInflight, DefaultMaxInflight)
+	setDefault(given, "limits.max_request_body_bytes", &c.Limits.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes)
+	setDefault(given, "limits.max_response_body_bytes", &c.Limits.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
+	setDefault(given, "limits.max_header_bytes", &c.Limits.MaxHeaderBytes, DefaultMaxHeaderBytes)
 
-	setDefault(given, "latency.window", &c.Latency.Window, Duration(defaultWindow))
-	setDefault(given, "latency.buckets", &c.Latency.Buckets, defaultBuckets)
-	setDefault(given, "latency.min_samples", &c.Latency.MinSamples, defaultMinSamples)
+	setDefault(given, "latency.window", &c.Latency.Window, Duration(DefaultWindow))
+	setDefault(given, "latency.buckets", &c.Latency.Buckets, DefaultBuckets)
+	setDefault(given, "latency.min_samples", &c.Latency.MinSamples, DefaultMinSamples)
 
 	for name, rs := range c.ReplicaSets {
 		p := joinKey("replica_sets", name) + "."
-		setDefault(given, p+"connect_timeout", &rs.ConnectTimeout, Duration(defaultConnectTimeout))
-		setDefault(given, p+"warm_connections", &rs.WarmConnections, defaultWarmConnections)
+		setDefault(given, p+"connect_timeout", &rs.ConnectTimeout, Duration(DefaultConnectTimeout))
+		setDefault(given, p+"warm_connections", &rs.WarmConnections, DefaultWarmConnections)
 	}
 
 	for i, r := range c.Routes {
 		p := "routes[" + strconv.Itoa(i) + "]."
 		if !given(p + "methods") {
-			r.Methods = defaultMethods()
+			r.Methods = DefaultMethods()
 		}
-		setDefault(given, p+"strategy", &r.Strategy, StrategyHedge)
-		setDefault(given, p+"timeout", &r.Timeout, Duration(defaultTimeout))
-		setDefault(given, p+"attempt_timeout", &r.AttemptTimeout, AttemptTimeout{Auto: true})
+		setDefault(given, p+"strategy", &r.Strategy, DefaultStrategy)
+		setDefault(given, p+"timeout", &r.Timeout, Duration(DefaultTimeout))
+		setDefault(given, p+"attempt_timeout", &r.AttemptTimeout, DefaultAttemptTimeout())
 
-		setDefault(given, p+"hedge.percentile", &r.Hedge.Percentile, defaultPercentile)
-		setDefault(given, p+"hedge.initial_delay", &r.Hedge.InitialDelay, Duration(defaultInitialDelay))
-		setDefault(given, p+"hedge.min_delay", &r.Hedge.MinDelay, Duration(defaultMinDelay))
-		setDefault(given, p+"hedge.max_delay", &r.Hedge.MaxDelay, Duration(defaultMaxDelay))
-		setDefault(given, p+"hedge.max_attempts", &r.Hedge.MaxAttempts, defaultMaxAttempts)
+		setDefault(given, p+"hedge.percentile", &r.Hedge.Percentile, DefaultPercentile)
+		setDefault(given, p+"hedge.initial_delay", &r.Hedge.InitialDelay, Duration(DefaultInitialDelay))
+		setDefault(given, p+"hedge.min_delay", &r.Hedge.MinDelay, Duration(DefaultMinDelay))
+		setDefault(given, p+"hedge.max_delay", &r.Hedge.MaxDelay, Duration(DefaultMaxDelay))
+		setDefault(given, p+"hedge.max_attempts", &r.Hedge.MaxAttempts, DefaultMaxAttempts)
 
-		setDefault(given, p+"parallel.fanout", &r.Parallel.Fanout, defaultFanout)
+		setDefault(given, p+"parallel.fanout", &r.Parallel.Fanout, DefaultFanout)
 
 		// A majority of a set that does not exist is unknowable; validation reports
 		// the missing set instead.
 		if rs, ok := c.ReplicaSets[r.ReplicaSet]; ok && rs != nil {
 			setDefault(given, p+"quorum.read", &r.Quorum.Read, len(rs.Replicas)/2+1)
 		}
-		setDefault(given, p+"quorum.conflict", &r.Quorum.Conflict, ConflictMajority)
-		setDefault(given, p+"quorum.monotonic.max_keys", &r.Quorum.Monotonic.MaxKeys, defaultMaxKeys)
+		setDefault(given, p+"quorum.conflict", &r.Quorum.Conflict, DefaultConflict)
+		setDefault(given, p+"quorum.monotonic.max_keys", &r.Quorum.Monotonic.MaxKeys, DefaultMaxKeys)
 
 		if !given(p + "retry.on") {
-			r.Retry.On = defaultRetryOn()
+			r.Retry.On = DefaultRetryOn()
 		}
-		setDefault(given, p+"retry.backoff_base", &r.Retry.BackoffBase, Duration(defaultBackoffBase))
-		setDefault(given, p+"retry.backoff_max", &r.Retry.BackoffMax, Duration(defaultBackoffMax))
+		setDefault(given, p+"retry.backoff_base", &r.Retry.BackoffBase, Duration(DefaultBackoffBase))
+		setDefault(given, p+"retry.backoff_max", &r.Retry.BackoffMax, Duration(DefaultBackoffMax))
 
-		setDefault(given, p+"budget.ratio", &r.Budget.Ratio, defaultBudgetRatio)
-		setDefault(given, p+"budget.min_per_second", &r.Budget.MinPerSecond, defaultBudgetMinPerSecond)
+		setDefault(given, p+"budget.ratio", &r.Budget.Ratio, DefaultBudgetRatio)
+		setDefault(given, p+"budget.min_per_second", &r.Budget.MinPerSecond, DefaultBudgetMinPerSecond)
 	}
 }
 

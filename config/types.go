@@ -10,9 +10,9 @@ import (
 
 // Config is one whole gateway configuration file.
 type Config struct {
-	// Listen is the address of the client-facing listener. Default 127.0.0.1:8080.
+	// Listen is the address of the client-facing listener. Default [DefaultListen].
 	Listen string `yaml:"listen" json:"listen"`
-	// AdminListen serves /metrics, /healthz, /readyz and /debug/*. Default 127.0.0.1:9901.
+	// AdminListen serves /metrics, /healthz, /readyz and /debug/*. Default [DefaultAdminListen].
 	AdminListen string `yaml:"admin_listen" json:"admin_listen"`
 
 	Limits  Limits  `yaml:"limits" json:"limits"`
@@ -34,27 +34,29 @@ type Config struct {
 // Limits bound what one client request may cost the gateway.
 type Limits struct {
 	// MaxInflight is the number of client requests served at once; past it the gateway
-	// answers 503 with Retry-After at once. Default 4096.
+	// answers 503 with Retry-After at once. Default [DefaultMaxInflight].
 	MaxInflight int `yaml:"max_inflight" json:"max_inflight"`
 	// MaxRequestBodyBytes bounds the buffered request body (replayed per attempt); 413
-	// past it. Default 1 MiB.
+	// past it. Default [DefaultMaxRequestBodyBytes].
 	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes" json:"max_request_body_bytes"`
 	// MaxResponseBodyBytes bounds what a quorum route buffers per replica answer.
-	// Default 8 MiB.
+	// Default [DefaultMaxResponseBodyBytes].
 	MaxResponseBodyBytes int64 `yaml:"max_response_body_bytes" json:"max_response_body_bytes"`
-	// MaxHeaderBytes bounds request headers; net/http answers 431 past it. Default 64 KiB.
+	// MaxHeaderBytes bounds request headers; net/http answers 431 past it.
+	// Default [DefaultMaxHeaderBytes].
 	MaxHeaderBytes int `yaml:"max_header_bytes" json:"max_header_bytes"`
 }
 
 // Latency shapes every replica's rolling HDR histogram.
 type Latency struct {
-	// Window is the span of one histogram bucket. Default 10s.
+	// Window is the span of one histogram bucket. Default [DefaultWindow].
 	Window Duration `yaml:"window" json:"window"`
 	// Buckets is how many windows are kept: the rolling window is Buckets × Window.
-	// Default 6.
+	// Default [DefaultBuckets].
 	Buckets int `yaml:"buckets" json:"buckets"`
 	// MinSamples is the number of recorded latencies below which a replica's histogram
-	// is not trusted and a route's hedge.initial_delay is used instead. Default 50.
+	// is not trusted and a route's hedge.initial_delay is used instead.
+	// Default [DefaultMinSamples].
 	MinSamples int `yaml:"min_samples" json:"min_samples"`
 }
 
@@ -62,10 +64,11 @@ type Latency struct {
 type ReplicaSet struct {
 	// Replicas must have unique names and absolute http:// or https:// URLs. Required.
 	Replicas []Replica `yaml:"replicas" json:"replicas"`
-	// ConnectTimeout bounds TCP connect (and TLS handshake) per attempt. Default 200ms.
+	// ConnectTimeout bounds TCP connect (and TLS handshake) per attempt.
+	// Default [DefaultConnectTimeout].
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
 	// WarmConnections are opened to each replica before /readyz answers 200; also the
-	// idle pool kept per replica (at least 16). Default 2; 0 disables warm-up.
+	// idle pool kept per replica (at least 16). Default [DefaultWarmConnections]; 0 disables warm-up.
 	WarmConnections int `yaml:"warm_connections" json:"warm_connections"`
 }
 
@@ -106,21 +109,21 @@ type Route struct {
 	Match string `yaml:"match" json:"match"`
 	// Methods are the reads this route serves; any other method gets 405. Only these
 	// are hedged or retried, so list POST only for POST requests that are reads.
-	// Default [GET, HEAD].
+	// Default [DefaultMethods].
 	Methods []string `yaml:"methods" json:"methods"`
 	// StripPrefix is removed from the request path before it is sent to a replica;
 	// the request path must start with it. Default "" (nothing removed).
 	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix"`
 	// ReplicaSet names an entry of replica_sets. Required.
 	ReplicaSet string `yaml:"replica_set" json:"replica_set"`
-	// Strategy is hedge, parallel or quorum. Default hedge.
+	// Strategy is hedge, parallel or quorum. Default [DefaultStrategy].
 	Strategy string `yaml:"strategy" json:"strategy"`
 	// Timeout is the whole request's deadline (504 past it). Clients may shorten it
-	// with X-Request-Timeout, never lengthen it. Default 1s.
+	// with X-Request-Timeout, never lengthen it. Default [DefaultTimeout].
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// AttemptTimeout bounds one attempt until its response headers arrive: "auto"
 	// (the replica's p99.9 × 1.5, clamped to [10ms, timeout]) or a duration.
-	// Default auto.
+	// Default [DefaultAttemptTimeout].
 	AttemptTimeout AttemptTimeout `yaml:"attempt_timeout" json:"attempt_timeout"`
 
 	Hedge    Hedge    `yaml:"hedge" json:"hedge"`
@@ -133,16 +136,17 @@ type Route struct {
 // Hedge configures strategy: hedge.
 type Hedge struct {
 	// Percentile of the current replica's latency after which the next attempt is
-	// launched; in (0,100). Default 95.
+	// launched; in (0,100). Default [DefaultPercentile].
 	Percentile float64 `yaml:"percentile" json:"percentile"`
 	// InitialDelay is used while a replica has fewer than latency.min_samples samples.
-	// Default 10ms.
+	// Default [DefaultInitialDelay].
 	InitialDelay Duration `yaml:"initial_delay" json:"initial_delay"`
-	// MinDelay and MaxDelay clamp the percentile delay. Defaults 1ms and 200ms.
+	// MinDelay and MaxDelay clamp the percentile delay. Defaults [DefaultMinDelay]
+	// and [DefaultMaxDelay].
 	MinDelay Duration `yaml:"min_delay" json:"min_delay"`
 	MaxDelay Duration `yaml:"max_delay" json:"max_delay"`
 	// MaxAttempts counts every attempt, the first included (hedges and retries alike).
-	// Default 3.
+	// Default [DefaultMaxAttempts].
 	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
 }
 
@@ -150,7 +154,8 @@ type Hedge struct {
 type Parallel struct {
 	// Fanout attempts are sent at once to distinct replicas; the first acceptable
 	// answer wins. They are the route's planned, constant work and do not spend the
-	// budget; a replacement for a failed one does. 2 ≤ fanout ≤ replicas. Default 2.
+	// budget; a replacement for a failed one does. 2 ≤ fanout ≤ replicas.
+	// Default [DefaultFanout].
 	Fanout int `yaml:"fanout" json:"fanout"`
 }
 
@@ -162,7 +167,7 @@ type Quorum struct {
 	// Version says where a response's version is read. Empty: a hash of status and body.
 	Version Version `yaml:"version" json:"version"`
 	// Conflict is majority (only an agreeing set wins) or latest (when no read agree,
-	// the highest numeric version wins). Default majority.
+	// the highest numeric version wins). Default [DefaultConflict].
 	Conflict string `yaml:"conflict" json:"conflict"`
 	// Monotonic keeps, per key, the highest version served and never serves older.
 	Monotonic Monotonic `yaml:"monotonic" json:"monotonic"`
@@ -186,7 +191,7 @@ type Version struct {
 type Monotonic struct {
 	// Enabled turns the floor on. Default false.
 	Enabled bool `yaml:"enabled" json:"enabled"`
-	// MaxKeys bounds the floor's LRU cache. Default 100000.
+	// MaxKeys bounds the floor's LRU cache. Default [DefaultMaxKeys].
 	MaxKeys int `yaml:"max_keys" json:"max_keys"`
 }
 
@@ -194,12 +199,12 @@ type Monotonic struct {
 type Retry struct {
 	// On lists retryable outcomes: connect_failure, reset, timeout, 5xx, and
 	// three-digit status codes (4xx answers are final unless listed, e.g. 404 for
-	// eventually consistent stores). Default [connect_failure, reset, timeout, 5xx].
+	// eventually consistent stores). Default [DefaultRetryOn].
 	// An explicit empty list disables retries.
 	On []string `yaml:"on" json:"on"`
 	// BackoffBase and BackoffMax shape capped exponential backoff with full jitter:
 	// the wait before retry n is uniform in [0, min(max, base × 2^(n-1))].
-	// Defaults 2ms and 50ms.
+	// Defaults [DefaultBackoffBase] and [DefaultBackoffMax].
 	BackoffBase Duration `yaml:"backoff_base" json:"backoff_base"`
 	BackoffMax  Duration `yaml:"backoff_max" json:"backoff_max"`
 }
@@ -207,9 +212,10 @@ type Retry struct {
 // Budget caps the attempts beyond each request's planned ones (hedges, retries,
 // replacements): over a 10s sliding window, extra ≤ ratio × requests + min_per_second × 10.
 type Budget struct {
-	// Ratio of extra attempts per client request; in [0, 1]. Default 0.1.
+	// Ratio of extra attempts per client request; in [0, 1]. Default [DefaultBudgetRatio].
 	Ratio float64 `yaml:"ratio" json:"ratio"`
-	// MinPerSecond is a floor so low-traffic routes can still hedge. Default 10.
+	// MinPerSecond is a floor so low-traffic routes can still hedge.
+	// Default [DefaultBudgetMinPerSecond].
 	MinPerSecond float64 `yaml:"min_per_second" json:"min_per_second"`
 }
 

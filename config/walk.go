@@ -23,9 +23,9 @@ import (
 // of the file in the same pass, as if the bad parts were absent.
 type walker struct {
 	file  string
-	lines map[string]int  // field path → line of its key (or list element)
-	set   map[string]bool // keys given with a non-null value
-	bad   map[string]bool // keys whose value cannot be decoded
+	lines map[string]int      // field path → line of its key (or list element)
+	set   map[string]bool     // keys given with a non-null value
+	bad   map[string]bool     // keys whose value cannot be decoded
 	drop  map[*yaml.Node]bool // keys (of pairs) to take out of their mapping
 	probs Problems
 }

@@ -16,14 +16,6 @@ import (
 	"github.com/hedgegate/hedgegate/latency"
 )
 
-// Defaults used when a config field is zero, matching config's documented defaults,
-// so a Set built from a hand-written struct behaves like one from a file.
-const (
-	defaultConnectTimeout = 200 * time.Millisecond
-	defaultWindow         = 10 * time.Second
-	defaultBuckets        = 6
-)
-
 // Set is a named group of interchangeable replicas. Name and Replicas are fixed at
 // construction; do not modify them.
 //
@@ -89,8 +81,9 @@ func withBasicAuth(req *http.Request) *http.Request {
 
 // NewSet builds the set name from cfg. Replica URLs must be absolute http or https
 // URLs and names unique and non-empty. Zero connect_timeout, latency.window and
-// latency.buckets take config's defaults (200ms, 10s, 6); warm_connections 0 disables
-// warm-up. A nil now means time.Now; it drives every replica's histogram and averages.
+// latency.buckets take config's defaults ([config.DefaultConnectTimeout],
+// [config.DefaultWindow], [config.DefaultBuckets]), so a Set built from a hand-written
+// struct behaves like one from a file; warm_connections 0 disables warm-up. A nil now means time.Now; it drives every replica's histogram and averages.
 func NewSet(name string, cfg *config.ReplicaSet, lat config.Latency, now func() time.Time) (*Set, error) {
 	s, _, err := NewSetFrom(nil, name, cfg, lat, now)
 	return s, err
@@ -115,14 +108,14 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 	}
 	connect := cfg.ConnectTimeout.D()
 	if connect <= 0 {
-		connect = defaultConnectTimeout
+		connect = config.DefaultConnectTimeout
 	}
 	window, buckets := lat.Window.D(), lat.Buckets
 	if window <= 0 {
-		window = defaultWindow
+		window = config.DefaultWindow
 	}
 	if buckets <= 0 {
-		buckets = defaultBuckets
+		buckets = config.DefaultBuckets
 	}
 
 	s := &Set{
