@@ -38,13 +38,20 @@ func Load(path string) (*Config, error) {
 // is and which keys were given, so that defaults fill only the absent ones, and
 // says what is wrong, where, in this package's words; the library's own messages
 // are shown only for a problem the walk did not explain.
-func Parse(data []byte, filename string) (*Config, error) {
+func Parse(data []byte, filename string) (c *Config, err error) {
+	// A bug of the library's or ours on a hostile file must refuse the file, not take
+	// a reloading gateway down.
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, Problems{{File: filename, Message: fmt.Sprintf("config: decoding failed: %v", r)}}
+		}
+	}()
 	root, syntax := parseYAML(data, filename)
 	if syntax != nil {
 		return nil, Problems{*syntax}
 	}
 	w := newWalker(filename)
-	c := &Config{Source: filename}
+	c = &Config{Source: filename}
 	w.lines[""] = 1
 	if root != nil {
 		w.lines[""] = root.Line

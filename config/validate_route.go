@@ -1,0 +1,272 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// route checks one route against the replica sets; its sections follow.
+func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNames []string) {
+	if r.Name == "" {
+		v.add(p+".name", "required")
+	}
+	v.match(p, r)
+	v.methods(p+".methods", r.Methods)
+
+	// replicas is the size of the route's set, or -1 when the set is unknown, so
+	// checks against it are skipped rather than piled on the missing-set problem.
+	replicas := -1
+	have := "none defined"
+	if len(setNames) > 0 {
+		have = "have: " + strings.Join(setNames, ", ")
+	}
+	switch rs, ok := sets[r.ReplicaSet]; {
+	case r.ReplicaSet == "":
+		v.add(p+".replica_set", "required (%s)", have)
+	case !ok:
+		v.add(p+".replica_set", "no replica set %q (%s)", r.ReplicaSet, have)
+	case rs != nil:
+		replicas = len(rs.Replicas)
+	}
+
+	switch r.Strategy {
+	case StrategyHedge, StrategyParallel, StrategyQuorum:
+	default:
+		v.add(p+".strategy", "unknown strategy %q (want hedge, parallel or quorum)", r.Strategy)
+	}
+	v.positiveDuration(p+".timeout", r.Timeout)
+	if !r.AttemptTimeout.Auto {
+		switch {
+		case r.AttemptTimeout.Fixed <= 0:
+			v.add(p+".attempt_timeout", "must be > 0 or auto, got %s", r.AttemptTimeout.Fixed)
+		case r.Timeout > 0 && r.AttemptTimeout.Fixed > r.Timeout.D():
+			v.add(p+".attempt_timeout", "%s exceeds timeout (%s)", r.AttemptTimeout.Fixed, r.Timeout)
+		}
+	}
+
+	v.hedge(p+".hedge", &r.Hedge)
+
+	if r.Strategy == StrategyParallel && replicas >= 0 {
+		switch f := r.Parallel.Fanout; {
+		case f < 2:
+			v.add(p+".parallel.fanout", "must be ≥ 2, got %d (1 is strategy hedge with no hedging)", f)
+		case f > replicas:
+			v.add(p+".parallel.fanout", "%d exceeds the %d replicas of set %q", f, replicas, r.ReplicaSet)
+		}
+	}
+	v.quorum(p+".quorum", &r.Quorum, r.Strategy == StrategyQuorum, replicas, r.ReplicaSet)
+	v.retry(p+".retry", &r.Retry)
+
+	if b := r.Budget.Ratio; !(b >= 0 && b <= 1) {
+		v.add(p+".budget.ratio", "must be in [0,1], got %v", b)
+	}
+	if m := r.Budget.MinPerSecond; !(m >= 0) || math.IsInf(m, 1) {
+		v.add(p+".budget.min_per_second", "must be a finite number ≥ 0, got %v", m)
+	}
+}
+
+func (v *validator) match(p string, r *Route) {
+	switch m := r.Match; {
+	case m == "":
+		v.add(p+".match", "required")
+	case m[0] != '/':
+		v.add(p+".match", "%q must start with \"/\"", m)
+	default:
+		if msg := checkPattern(m); msg != "" {
+			v.add(p+".match", "%q: %s", m, msg)
+		}
+	}
+	sp := r.StripPrefix
+	if sp == "" {
+		return
+	}
+	switch {
+	case sp[0] != '/':
+		v.add(p+".strip_prefix", "%q must start with \"/\"", sp)
+	case strings.HasSuffix(sp, "/"):
+		v.add(p+".strip_prefix", "%q must not end with \"/\" (the replica path keeps its leading slash)", sp)
+	default:
+		// Only the literal head of the pattern can be compared; a parameter there
+		// may or may not produce the prefix.
+		static := r.Match
+		if i := strings.IndexAny(static, "{*"); i >= 0 {
+			static = static[:i]
+		}
+		if len(static) >= len(sp) && (!strings.HasPrefix(static, sp) || (len(static) > len(sp) && static[len(sp)] != '/')) {
+			v.add(p+".strip_prefix", "%q is not a prefix of match %q, so no request could be forwarded", sp, r.Match)
+		}
+	}
+}
+
+// checkPattern catches the pattern mistakes that make chi panic at start-up.
+func checkPattern(m string) string {
+	depth := 0
+	for i := 0; i < len(m); i++ {
+		switch m[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth < 0 {
+				return "unbalanced \"}\""
+			}
+		case '*':
+			if depth == 0 && i != len(m)-1 {
+				return "\"*\" must be the last character"
+			}
+		}
+	}
+	if depth != 0 {
+		return "unbalanced \"{\""
+	}
+	return ""
+}
+
+func (v *validator) methods(p string, methods []string) {
+	if len(methods) == 0 {
+		v.add(p, "at least one method is required")
+	}
+	seen := map[string]bool{}
+	for i, m := range methods {
+		mp := p + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case !isToken(m):
+			v.add(mp, "%q is not an HTTP method", m)
+		case strings.ToUpper(m) != m:
+			v.add(mp, "%q must be uppercase (%s): methods are case-sensitive", m, strings.ToUpper(m))
+		case seen[m]:
+			v.add(mp, "duplicate method %q", m)
+		}
+		seen[m] = true
+	}
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of methods and header
+// names.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) hedge(p string, h *Hedge) {
+	if !(h.Percentile > 0 && h.Percentile < 100) {
+		v.add(p+".percentile", "%v is outside (0,100)", h.Percentile)
+	}
+	if h.InitialDelay < 0 {
+		v.add(p+".initial_delay", "must be ≥ 0, got %s", h.InitialDelay)
+	}
+	if h.MinDelay < 0 {
+		v.add(p+".min_delay", "must be ≥ 0, got %s", h.MinDelay)
+	}
+	if h.MinDelay > h.MaxDelay {
+		v.add(p+".min_delay", "%s exceeds max_delay (%s)", h.MinDelay, h.MaxDelay)
+	}
+	if h.MaxAttempts < 1 || h.MaxAttempts > 10 {
+		v.add(p+".max_attempts", "must be in [1,10], got %d", h.MaxAttempts)
+	}
+}
+
+func (v *validator) quorum(p string, q *Quorum, active bool, replicas int, set string) {
+	if active && replicas >= 0 {
+		switch {
+		case q.Read < 1:
+			v.add(p+".read", "must be ≥ 1, got %d", q.Read)
+		case q.Read > replicas:
+			v.add(p+".read", "%d exceeds the %d replicas of set %q", q.Read, replicas, set)
+		}
+	}
+	hasVersion := true
+	switch ver := q.Version; {
+	case ver.Header != "" && ver.JSONPointer != "":
+		v.add(p+".version", "set header or json_pointer, not both")
+	case ver.Header != "":
+		if !isToken(ver.Header) {
+			v.add(p+".version.header", "%q is not a valid header name", ver.Header)
+		}
+	case ver.JSONPointer != "":
+		if msg := checkJSONPointer(ver.JSONPointer); msg != "" {
+			v.add(p+".version.json_pointer", "%s", msg)
+		}
+	default:
+		hasVersion = false
+	}
+	if q.Version.Missing != "" && !hasVersion {
+		v.add(p+".version.missing", "needs version.header or version.json_pointer (a body hash always exists)")
+	}
+	switch q.Conflict {
+	case ConflictMajority:
+	case ConflictLatest:
+		// A body hash has no order, so "highest version" means nothing without one.
+		if active && !hasVersion {
+			v.add(p+".conflict", "latest needs version.header or version.json_pointer (a body hash has no order)")
+		}
+	default:
+		v.add(p+".conflict", "unknown conflict rule %q (want majority or latest)", q.Conflict)
+	}
+	if q.Monotonic.Enabled {
+		if q.Monotonic.MaxKeys < 1 {
+			v.add(p+".monotonic.max_keys", "must be ≥ 1 when monotonic is enabled, got %d", q.Monotonic.MaxKeys)
+		}
+		if active && !hasVersion {
+			v.add(p+".monotonic.enabled", "needs version.header or version.json_pointer (a body hash has no order)")
+		}
+	}
+}
+
+// checkJSONPointer checks RFC 6901 syntax: "/"-separated tokens, "~" only as ~0 or ~1.
+func checkJSONPointer(ptr string) string {
+	if ptr[0] != '/' {
+		return fmt.Sprintf("%q must start with \"/\" (RFC 6901)", ptr)
+	}
+	for i := 0; i < len(ptr); i++ {
+		if ptr[i] == '~' && (i+1 == len(ptr) || ptr[i+1] != '0' && ptr[i+1] != '1') {
+			return fmt.Sprintf("%q: \"~\" must be followed by 0 or 1 (RFC 6901)", ptr)
+		}
+	}
+	return ""
+}
+
+var retryConditions = []string{RetryConnectFailure, RetryReset, RetryTimeout, Retry5xx}
+
+func (v *validator) retry(p string, r *Retry) {
+	for i, on := range r.On {
+		if slices.Contains(retryConditions, on) {
+			continue
+		}
+		op := p + ".on[" + strconv.Itoa(i) + "]"
+		if len(on) == 3 && on[0] >= '0' && on[0] <= '9' {
+			if code, err := strconv.Atoi(on); err == nil && code >= 100 {
+				if code < 400 || code > 599 {
+					v.add(op, "status %d is not an error (want 400-599)", code)
+				}
+				continue
+			}
+		}
+		v.add(op, "unknown retry condition %q (want connect_failure, reset, timeout, 5xx or a status code 400-599)", on)
+	}
+	v.positiveDuration(p+".backoff_base", r.BackoffBase)
+	v.positiveDuration(p+".backoff_max", r.BackoffMax)
+	if r.BackoffBase > r.BackoffMax {
+		v.add(p+".backoff_base", "%s exceeds backoff_max (%s)", r.BackoffBase, r.BackoffMax)
+	}
+}
+
+func overlap(a, b []string) string {
+	for _, m := range a {
+		if slices.Contains(b, m) {
+			return m
+		}
+	}
+	return ""
+}
