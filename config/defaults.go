@@ -33,6 +33,8 @@ const (
 	DefaultBackoffMax           = 50 * time.Millisecond
 	DefaultBudgetRatio          = 0.1
 	DefaultBudgetMinPerSecond   = 10
+	DefaultDrainDelay           = 0 * time.Second
+	DefaultShutdownTimeout      = 30 * time.Second
 )
 
 // DefaultStrategy is a route's strategy, DefaultConflict a quorum's conflict rule.
@@ -66,6 +68,12 @@ func applyDefaults(c *Config, given func(path string) bool) {
 	setDefault(given, "limits.max_request_body_bytes", &c.Limits.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes)
 	setDefault(given, "limits.max_response_body_bytes", &c.Limits.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
 	setDefault(given, "limits.max_header_bytes", &c.Limits.MaxHeaderBytes, DefaultMaxHeaderBytes)
+
+	setDefault(given, "shutdown.drain_delay", &c.Shutdown.DrainDelay, Duration(DefaultDrainDelay))
+	setDefault(given, "shutdown.timeout", &c.Shutdown.Timeout, Duration(DefaultShutdownTimeout))
+	if !given("trusted_proxies") {
+		c.TrustedProxies = []string{}
+	}
 
 	setDefault(given, "latency.window", &c.Latency.Window, Duration(DefaultWindow))
 	setDefault(given, "latency.buckets", &c.Latency.Buckets, DefaultBuckets)

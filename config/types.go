@@ -18,6 +18,15 @@ type Config struct {
 	Limits  Limits  `yaml:"limits" json:"limits"`
 	Latency Latency `yaml:"latency" json:"latency"`
 
+	// Shutdown shapes the drain on SIGTERM/SIGINT.
+	Shutdown Shutdown `yaml:"shutdown" json:"shutdown"`
+	// TrustedProxies are the peers (CIDRs such as 10.0.0.0/8, or single addresses)
+	// whose X-Forwarded-For/-Proto/-Host, Forwarded and X-Real-IP headers are passed on
+	// as sent. From any other peer they are replaced by what the gateway saw. Default
+	// [] (no peer is trusted). Hazard: a range wider than your load balancers lets
+	// clients in it forge their address for every replica's logs and ACLs.
+	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies"`
+
 	// ReplicaSets maps a set name to its replicas. At least one is required.
 	ReplicaSets map[string]*ReplicaSet `yaml:"replica_sets" json:"replica_sets"`
 	// Routes are matched in order by the router. At least one is required.
@@ -45,6 +54,19 @@ type Limits struct {
 	// MaxHeaderBytes bounds request headers; net/http answers 431 past it.
 	// Default [DefaultMaxHeaderBytes].
 	MaxHeaderBytes int `yaml:"max_header_bytes" json:"max_header_bytes"`
+}
+
+// Shutdown is what SIGTERM (or SIGINT) does: /readyz turns 503 at once; the gateway
+// keeps serving for DrainDelay, answering with Connection: close; then it closes its
+// listeners and waits for requests in flight up to Timeout. A second signal stops at once.
+type Shutdown struct {
+	// DrainDelay is how long the listeners stay open after the signal, so load
+	// balancers see /readyz fail and stop sending first. Default [DefaultDrainDelay]. Set it to a little
+	// more than your readiness probe's period × failure threshold.
+	DrainDelay Duration `yaml:"drain_delay" json:"drain_delay"`
+	// Timeout bounds the wait for requests in flight after the listeners close; those
+	// still running then are cut off. Default [DefaultShutdownTimeout]; must be > 0.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
 }
 
 // Latency shapes every replica's rolling HDR histogram.

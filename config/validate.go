@@ -32,6 +32,12 @@ func validate(c *Config, lines map[string]int, bad map[string]bool) Problems {
 	v.listeners(c)
 	v.limits(&c.Limits)
 	v.latency(&c.Latency)
+	v.positiveDuration("shutdown.timeout", c.Shutdown.Timeout)
+	for i, cidr := range c.TrustedProxies {
+		if _, err := ParsePrefix(cidr); err != nil {
+			v.add("trusted_proxies["+strconv.Itoa(i)+"]", "%v", err)
+		}
+	}
 
 	if len(c.ReplicaSets) == 0 {
 		v.add("replica_sets", "at least one replica set is required")
