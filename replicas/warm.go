@@ -48,6 +48,19 @@ func (s *Set) Warm(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// WarmReplica is Warm for r alone (a replica of s): it opens warm_connections
+// connections to r, marks s ready if any opened, and says why any failed. It returns
+// nil at once when warm-up is disabled. A gateway uses it to keep trying a replica
+// that was down, without re-warming the others.
+func (s *Set) WarmReplica(ctx context.Context, r *Replica) error {
+	if s.warmConns <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.settings.connect+warmAnswerTimeout)
+	defer cancel()
+	return s.warmReplica(ctx, r, s.warmConns)
+}
+
 // warmReplica makes n requests to r at once. Each holds its answer unread until all n
 // have answered, so none can reuse another's connection and n connections are opened;
 // then the bodies are drained and closed and the connections go idle in the pool.
