@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"syscall"
 
@@ -122,25 +121,23 @@ func (p retryPolicy) retryableFailure(f Failure) bool {
 type Outcome int
 
 const (
-	// OutcomeAllFailed: every attempt failed and none answered with HTTP (502).
+	// OutcomeAllFailed: every attempt failed and none answered with HTTP.
 	OutcomeAllFailed Outcome = iota
-	// OutcomeDeadline: the request's deadline passed first (504).
+	// OutcomeDeadline: the request's deadline passed first.
 	OutcomeDeadline
-	// OutcomeCancelled: the client went away (499, never seen by the client).
+	// OutcomeCancelled: the client went away.
 	OutcomeCancelled
-	// OutcomeNoReplica: nothing could be sent at all (503).
+	// OutcomeNoReplica: nothing could be sent at all.
 	OutcomeNoReplica
-	// OutcomeNoQuorum: replicas answered but did not agree (502).
+	// OutcomeNoQuorum: replicas answered but did not agree.
 	OutcomeNoQuorum
-	// OutcomeStale: the only possible agreement was older than a version already served (502).
+	// OutcomeStale: the only possible agreement was older than a version already served.
 	OutcomeStale
 )
 
-// StatusClientClosed is nginx's code for a client that went away; logged, never sent.
-const StatusClientClosed = 499
-
-// Error is a request that ended without an answer to pass on. Status maps it to the
-// HTTP code the client sees; Attempts is the per-replica detail for the error body.
+// Error is a request that ended without an answer to pass on: Outcome is its kind
+// (the server package maps kinds to status codes), Attempts the per-replica detail
+// for the error body.
 type Error struct {
 	Outcome  Outcome
 	Message  string
@@ -148,20 +145,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
-
-// Status is the one place outcomes become status codes.
-func (e *Error) Status() int {
-	switch e.Outcome {
-	case OutcomeDeadline:
-		return http.StatusGatewayTimeout
-	case OutcomeCancelled:
-		return StatusClientClosed
-	case OutcomeNoReplica:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusBadGateway
-	}
-}
 
 // AttemptReport is one attempt as the client's error body and debug logs show it.
 type AttemptReport struct {

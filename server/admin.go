@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,34 +20,44 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		var waiting []string
-		for name, set := range s.state.Load().sets {
-			if !set.Ready() {
-				waiting = append(waiting, name)
-			}
-		}
-		if len(waiting) > 0 {
-			sort.Strings(waiting)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			writeJSON(w, map[string]any{"ready": false, "warming": waiting})
-			return
-		}
-		writeJSON(w, map[string]any{"ready": true})
-	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /debug/replicas", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, s.replicaReport())
+		writeJSON(w, http.StatusOK, s.replicaReport())
 	})
 	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, s.Config())
+		writeJSON(w, http.StatusOK, s.Config())
 	})
 	mux.HandleFunc("GET /debug/advisor", s.serveAdvisor)
 	mux.HandleFunc("POST /reload", s.serveReload)
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// serveReady is /readyz: 200 once every replica set has opened its warm connections,
+// 503 while any is warming and from the moment a shutdown begins.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "draining": true})
+		return
+	}
+	var waiting []string
+	for name, set := range s.state.Load().sets {
+		if !set.Ready() {
+			waiting = append(waiting, name)
+		}
+	}
+	if len(waiting) > 0 {
+		sort.Strings(waiting)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "warming": waiting})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+// writeJSON answers v as indented JSON; the Content-Type goes before the status, or
+// net/http would have sent text/plain already.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
@@ -55,7 +66,23 @@ func writeJSON(w http.ResponseWriter, v any) {
 // ReplicaReport is /debug/replicas: what every replica is doing now and, per route
 // using it, the hedge delay and attempt timeout the engine would use right now.
 type ReplicaReport struct {
-	ReplicaSets []SetReport `json:"replica_sets"`
+	// WindowSeconds is the span of the rolling latency window (latency.buckets ×
+	// latency.window) that samples and the p*_ms percentiles come from.
+	WindowSeconds float64 `json:"window_seconds"`
+	// Legend says what each replica field measures.
+	Legend      map[string]string `json:"legend"`
+	ReplicaSets []SetReport       `json:"replica_sets"`
+}
+
+// replicaLegend is ReplicaReport.Legend; docs/config.md's "/debug/replicas" says the same.
+var replicaLegend = map[string]string{
+	"requests, failures": "attempts ended since start, and those that failed (5xx, connect failure, reset, timeout)",
+	"error_rate":         "time-decayed share of failed attempts (10s time constant); old failures fade",
+	"samples":            "latencies recorded in the rolling window",
+	"p50_ms, p90_ms, p99_ms, p999_ms, max_ms": "percentiles of the recorded latencies over the rolling window (window_seconds); 0 when samples is 0",
+	"ewma_latency_ms":                         "NOT a percentile: the time-decayed average latency the picker weighs; it decays toward 0 while the replica gets no traffic, so an idle replica looks cheap and gets tried again",
+	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples)",
+	"attempt_timeout_ms":                      "per route: the attempt timeout in force now",
 }
 
 // SetReport is one replica set in /debug/replicas.
@@ -74,22 +101,41 @@ type ReplicaState struct {
 	AttemptTimeoutMS map[string]float64 // per route
 }
 
+// replicaJSON is ReplicaState as written, in reading order: who, traffic, the window's
+// percentiles from p50 up, the picker's average, then the route timings.
+type replicaJSON struct {
+	Name             string             `json:"name"`
+	Set              string             `json:"set"`
+	URL              string             `json:"url"`
+	Inflight         int64              `json:"inflight"`
+	Requests         uint64             `json:"requests"`
+	Failures         uint64             `json:"failures"`
+	ErrorRate        float64            `json:"error_rate"`
+	Samples          int64              `json:"samples"`
+	P50              float64            `json:"p50_ms"`
+	P90              float64            `json:"p90_ms"`
+	P99              float64            `json:"p99_ms"`
+	P999             float64            `json:"p999_ms"`
+	Max              float64            `json:"max_ms"`
+	EWMALatency      float64            `json:"ewma_latency_ms"`
+	HedgeDelayMS     map[string]float64 `json:"hedge_delay_ms,omitempty"`
+	HedgePercentile  map[string]float64 `json:"hedge_percentile,omitempty"`
+	AttemptTimeoutMS map[string]float64 `json:"attempt_timeout_ms"`
+}
+
 // MarshalJSON flattens the stats and the route timings into one object.
 func (r ReplicaState) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(r.Stats)
-	if err != nil {
-		return nil, err
-	}
-	fields := map[string]any{}
-	if err := json.Unmarshal(b, &fields); err != nil {
-		return nil, err
-	}
-	if r.HedgeDelayMS != nil {
-		fields["hedge_delay_ms"] = r.HedgeDelayMS
-		fields["hedge_percentile"] = r.HedgePercentile
-	}
-	fields["attempt_timeout_ms"] = r.AttemptTimeoutMS
-	return json.Marshal(fields)
+	st := r.Stats
+	return json.Marshal(replicaJSON{
+		Name: st.Name, Set: st.Set, URL: st.URL,
+		Inflight: st.Inflight, Requests: st.Requests, Failures: st.Failures, ErrorRate: st.ErrorRate,
+		Samples: st.Samples,
+		P50:     ms(st.P50), P90: ms(st.P90), P99: ms(st.P99), P999: ms(st.P999), Max: ms(st.Max),
+		EWMALatency:      ms(st.EWMALatency),
+		HedgeDelayMS:     r.HedgeDelayMS,
+		HedgePercentile:  r.HedgePercentile,
+		AttemptTimeoutMS: r.AttemptTimeoutMS,
+	})
 }
 
 func (s *Server) replicaReport() ReplicaReport {
@@ -99,7 +145,11 @@ func (s *Server) replicaReport() ReplicaReport {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var out ReplicaReport
+	lat := st.cfg.Latency
+	out := ReplicaReport{
+		WindowSeconds: (time.Duration(lat.Buckets) * lat.Window.D()).Seconds(),
+		Legend:        replicaLegend,
+	}
 	for _, name := range names {
 		set := st.sets[name]
 		sr := SetReport{Name: name, Ready: set.Ready()}
@@ -109,12 +159,12 @@ func (s *Server) replicaReport() ReplicaReport {
 				if rt.plan.Set() != set {
 					continue
 				}
-				rs.AttemptTimeoutMS[rt.cfg.Name] = ms(rt.plan.AttemptTimeout(rep).Seconds())
+				rs.AttemptTimeoutMS[rt.cfg.Name] = ms(rt.plan.AttemptTimeout(rep))
 				if rt.cfg.Strategy == config.StrategyHedge {
 					if rs.HedgeDelayMS == nil {
 						rs.HedgeDelayMS, rs.HedgePercentile = map[string]float64{}, map[string]float64{}
 					}
-					rs.HedgeDelayMS[rt.cfg.Name] = ms(rt.plan.HedgeDelay(rep).Seconds())
+					rs.HedgeDelayMS[rt.cfg.Name] = ms(rt.plan.HedgeDelay(rep))
 					rs.HedgePercentile[rt.cfg.Name] = rt.cfg.Hedge.Percentile
 				}
 			}
@@ -125,7 +175,8 @@ func (s *Server) replicaReport() ReplicaReport {
 	return out
 }
 
-func ms(seconds float64) float64 { return seconds * 1000 }
+// ms is d in float milliseconds, as every *_ms field is written.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // stateCollector exports, at scrape time, what is read from live state rather than
 // counted: replica latency quantiles from the HDR windows, current hedge delays and

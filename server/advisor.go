@@ -81,7 +81,7 @@ func (s *Server) serveAdvisor(w http.ResponseWriter, r *http.Request) {
 		found = true
 		if rt.cfg.Strategy != config.StrategyHedge {
 			if name != "" {
-				writeError(w, http.StatusBadRequest, errorBody{Error: "the advisor models hedge routes; this one uses strategy " + rt.cfg.Strategy, Route: name})
+				writeFailure(w, name, refuse(refuseBadRequest, "the advisor models hedge routes; this one uses strategy "+rt.cfg.Strategy))
 				return
 			}
 			continue
@@ -89,10 +89,10 @@ func (s *Server) serveAdvisor(w http.ResponseWriter, r *http.Request) {
 		report.Routes = append(report.Routes, adviseRoute(rt))
 	}
 	if name != "" && !found {
-		writeError(w, http.StatusNotFound, errorBody{Error: "no route named " + name})
+		writeFailure(w, "", refuse(refuseNotFound, "no route named "+name))
 		return
 	}
-	writeJSON(w, report)
+	writeJSON(w, http.StatusOK, report)
 }
 
 func adviseRoute(rt *route) RouteAdvice {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/hedgegate/hedgegate/hedge"
@@ -12,14 +13,104 @@ type errorBody struct {
 	Error    string                `json:"error"`
 	Route    string                `json:"route,omitempty"`
 	Attempts []hedge.AttemptReport `json:"attempts,omitempty"`
+	// Problems are a refused reload's config problems, as `gateway validate` prints them.
+	Problems []string `json:"problems,omitempty"`
 }
 
-func writeError(w http.ResponseWriter, status int, body errorBody) {
+// refusal is a kind of answer the edge gives by itself, before or instead of asking
+// replicas. Its status is chosen in errorAnswer, nowhere else.
+type refusal int
+
+const (
+	refuseBadRequest      refusal = iota // 400: a malformed X-Request-Timeout, path or body
+	refuseNotFound                       // 404: no route (or advisor route) of that name or path
+	refuseMethod                         // 405: not one of the route's reads
+	refuseBodyTimeout                    // 408: the body missed the route's deadline
+	refuseBodyTooLarge                   // 413: over limits.max_request_body_bytes
+	refuseHeadersTooLarge                // 431: over limits.max_header_bytes
+	refuseShed                           // 503: over limits.max_inflight
+)
+
+// edgeError is a refusal with its message. allow is the Allow header of a 405.
+type edgeError struct {
+	kind     refusal
+	msg      string
+	allow    string
+	problems []string
+}
+
+func (e *edgeError) Error() string { return e.msg }
+
+func refuse(kind refusal, msg string) *edgeError { return &edgeError{kind: kind, msg: msg} }
+
+// statusClientClosed is nginx's code for a client that went away: what the metrics and
+// logs record, written for form's sake (nobody reads it).
+const statusClientClosed = 499
+
+// answerHead is what an error answer starts with.
+type answerHead struct {
+	status int
+	header map[string]string
+}
+
+// errorAnswer is the one place an error becomes a status code, headers and a JSON body:
+// the edge's own refusals (*edgeError) and the engine's outcomes (*hedge.Error). Any
+// other error is a 502: the gateway could not get an answer and does not know why.
+func errorAnswer(route string, err error) (answerHead, errorBody) {
+	body := errorBody{Error: err.Error(), Route: route}
+	var edge *edgeError
+	var herr *hedge.Error
+	switch {
+	case errors.As(err, &edge):
+		body.Problems = edge.problems
+		switch edge.kind {
+		case refuseBadRequest:
+			return answerHead{status: http.StatusBadRequest}, body
+		case refuseNotFound:
+			return answerHead{status: http.StatusNotFound}, body
+		case refuseMethod:
+			return answerHead{status: http.StatusMethodNotAllowed, header: map[string]string{"Allow": edge.allow}}, body
+		case refuseBodyTimeout:
+			// The rest of the body may still come: close rather than have net/http
+			// wait to drain it for reuse.
+			return answerHead{status: http.StatusRequestTimeout, header: map[string]string{"Connection": "close"}}, body
+		case refuseBodyTooLarge:
+			return answerHead{status: http.StatusRequestEntityTooLarge}, body
+		case refuseHeadersTooLarge:
+			return answerHead{status: http.StatusRequestHeaderFieldsTooLarge}, body
+		case refuseShed:
+			// At once, with a hint: queueing here would only turn overload into timeouts.
+			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}}, body
+		}
+	case errors.As(err, &herr):
+		body.Error, body.Attempts = herr.Message, herr.Attempts
+		switch herr.Outcome {
+		case hedge.OutcomeDeadline:
+			return answerHead{status: http.StatusGatewayTimeout}, body
+		case hedge.OutcomeCancelled:
+			return answerHead{status: statusClientClosed}, body
+		case hedge.OutcomeNoReplica:
+			return answerHead{status: http.StatusServiceUnavailable}, body
+		case hedge.OutcomeAllFailed, hedge.OutcomeNoQuorum, hedge.OutcomeStale:
+			return answerHead{status: http.StatusBadGateway}, body
+		}
+	}
+	return answerHead{status: http.StatusBadGateway}, body
+}
+
+// writeFailure answers err as errorAnswer says and returns the status sent. It writes
+// even when the client seems gone (499): returning without a word would make net/http
+// send an empty 200 if it is still there.
+func writeFailure(w http.ResponseWriter, route string, err error) int {
+	head, body := errorAnswer(route, err)
 	h := w.Header()
+	for k, v := range head.header {
+		h.Set(k, v)
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(body) // the client may be gone; nothing useful to do with the error
+	w.WriteHeader(head.status)
+	json.NewEncoder(w).Encode(body) // the client may be gone; nothing useful to do with the error
+	return head.status
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/hedge"
 )
 
@@ -29,7 +28,7 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 
 // matchHandler serves the routes sharing one match pattern: the method picks the route
 // (config validation guarantees at most one per method); any other method gets 405.
-func (s *Server) matchHandler(routes []*route, cfg *config.Config) http.Handler {
+func (s *Server) matchHandler(routes []*route, st *state) http.Handler {
 	byMethod := map[string]*route{}
 	var allowed []string
 	for _, rt := range routes {
@@ -46,104 +45,125 @@ func (s *Server) matchHandler(routes []*route, cfg *config.Config) http.Handler 
 		rt := byMethod[r.Method]
 		if rt == nil {
 			name := routes[0].cfg.Name
-			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, errorBody{Route: name,
-				Error: "method " + r.Method + " is not a read on this route (allowed: " + allow + ")"})
-			s.metrics.observe(name, http.StatusMethodNotAllowed, time.Since(start))
+			code := writeFailure(w, name, &edgeError{kind: refuseMethod, allow: allow,
+				msg: "method " + r.Method + " is not a read on this route (allowed: " + allow + ")"})
+			s.metrics.observe(name, code, time.Since(start))
 			return
 		}
-		code := s.serveRoute(w, r, rt, cfg)
+		code, cut := s.serveRoute(w, r, rt, st)
 		s.metrics.observe(rt.cfg.Name, code, time.Since(start))
+		if cut {
+			// Never a clean end for a body cut short: net/http closes an HTTP/1.1
+			// connection without the terminating chunk, and resets an HTTP/2 stream.
+			panic(http.ErrAbortHandler)
+		}
 	})
 }
 
-// serveRoute serves one read: deadline, bounded body, the engine, then the answer
-// streamed back. It returns the status sent.
-func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, cfg *config.Config) int {
+// serveRoute serves one read in five steps: deadline, body, path, engine, answer. It
+// returns the status sent and whether the answer's body was cut short.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, st *state) (int, bool) {
 	name := rt.cfg.Name
-	fail := func(status int, msg string) int {
-		writeError(w, status, errorBody{Error: msg, Route: name})
-		return status
-	}
-
-	timeout := rt.cfg.Timeout.D()
-	if v := r.Header.Get(RequestTimeoutHeader); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fail(http.StatusBadRequest, RequestTimeoutHeader+": want a positive duration such as 250ms, got "+strconv.Quote(v))
-		}
-		timeout = min(timeout, d)
+	timeout, err := routeTimeout(r, rt.cfg.Timeout.D())
+	if err != nil {
+		return writeFailure(w, name, err), false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	// The deadline covers the client's side too: a client that trickles its body or
-	// stops reading the answer must not hold a slot of max_inflight past it.
 	deadline, _ := ctx.Deadline()
-	conn := http.NewResponseController(w)
 
-	limit := cfg.Limits.MaxRequestBodyBytes
-	if r.ContentLength > limit {
-		return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+	body, err := readBody(w, r, deadline, st.cfg.Limits.MaxRequestBodyBytes)
+	if err != nil {
+		return writeFailure(w, name, err), false
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		// Only while the body is read: left armed, the deadline would fire net/http's
-		// background read and cancel the request as if the client had gone.
-		conn.SetReadDeadline(deadline) // an error means this writer cannot; nothing to bound
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		conn.SetReadDeadline(time.Time{})
-		var tooLarge *http.MaxBytesError
-		var netErr net.Error
-		switch {
-		case errors.As(err, &tooLarge):
-			return fail(http.StatusRequestEntityTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
-		case errors.As(err, &netErr) && netErr.Timeout():
-			// The rest of the body may still come: close rather than have net/http
-			// wait to drain it for reuse.
-			w.Header().Set("Connection", "close")
-			return fail(http.StatusRequestTimeout, "request body not received before the route's deadline")
-		case err != nil:
-			return fail(http.StatusBadRequest, "reading request body: "+err.Error())
-		}
+	out, err := forwardRequest(ctx, r, rt.cfg.StripPrefix, st)
+	if err != nil {
+		return writeFailure(w, name, err), false
 	}
-
-	path := r.URL.Path
-	rawPath := r.URL.RawPath
-	if p := rt.cfg.StripPrefix; p != "" {
-		if !strings.HasPrefix(path, p) {
-			return fail(http.StatusNotFound, "path does not start with strip_prefix "+p)
-		}
-		path = ensureSlash(strings.TrimPrefix(path, p))
-		if rawPath != "" {
-			rawPath = ensureSlash(strings.TrimPrefix(rawPath, p))
-		}
-	}
-
-	out := r.Clone(ctx)
-	out.URL.Path, out.URL.RawPath = path, rawPath
-	removeHopHeaders(out.Header)
-	out.Header.Del(RequestTimeoutHeader)
-	addForwarded(out.Header, r)
-
 	res, err := rt.plan.Do(ctx, out, body)
 	if err != nil {
-		var herr *hedge.Error
-		if !errors.As(err, &herr) {
-			return fail(http.StatusBadGateway, err.Error())
-		}
-		// Written even when the client seems gone (499): returning without a word
-		// would make net/http send an empty 200 if it is still there.
-		status := herr.Status()
-		writeError(w, status, errorBody{Error: herr.Message, Route: name, Attempts: herr.Attempts})
-		return status
+		return writeFailure(w, name, err), false
 	}
 	defer res.Close()
+	return s.answer(ctx, w, r, rt, res, deadline.Add(timeout))
+}
 
+// routeTimeout is the route's timeout, shortened by the client's X-Request-Timeout.
+func routeTimeout(r *http.Request, timeout time.Duration) (time.Duration, error) {
+	v := r.Header.Get(RequestTimeoutHeader)
+	if v == "" {
+		return timeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, refuse(refuseBadRequest, RequestTimeoutHeader+": want a positive duration such as 250ms, got "+strconv.Quote(v))
+	}
+	return min(timeout, d), nil
+}
+
+// readBody buffers the request body, bounded by limit and by the deadline: a client
+// that trickles its body must not hold a slot of max_inflight past it. nil: no body.
+func readBody(w http.ResponseWriter, r *http.Request, deadline time.Time, limit int64) ([]byte, error) {
+	tooLarge := refuse(refuseBodyTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	// Only while the body is read: left armed, the deadline would fire net/http's
+	// background read and cancel the request as if the client had gone.
+	conn := http.NewResponseController(w)
+	conn.SetReadDeadline(deadline) // an error means this writer cannot; nothing to bound
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	conn.SetReadDeadline(time.Time{})
+	var maxErr *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, refuse(refuseBodyTimeout, "request body not received before the route's deadline")
+	case err != nil:
+		return nil, refuse(refuseBadRequest, "reading request body: "+err.Error())
+	}
+	return body, nil
+}
+
+// forwardRequest is the request the engine copies for each attempt: the normalized
+// path with strip_prefix removed, end-to-end headers only, X-Forwarded-* as the trust
+// model says, and HTTP/1.1 keep-alive whatever the client used (its Connection: close
+// or HTTP/1.0 is about its own connection, not the pooled one to the replica).
+func forwardRequest(ctx context.Context, r *http.Request, prefix string, st *state) (*http.Request, error) {
+	u := r.URL
+	if prefix != "" {
+		stripped, ok := stripPrefix(r.URL, prefix)
+		if !ok {
+			return nil, refuse(refuseNotFound, "path does not start with strip_prefix "+prefix)
+		}
+		u = stripped
+	}
+	out := r.Clone(ctx)
+	out.URL.Path, out.URL.RawPath = u.Path, u.RawPath
+	out.Close = false
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	removeHopHeaders(out.Header)
+	out.Header.Del(RequestTimeoutHeader)
+	addForwarded(out.Header, r, st.trusted)
+	return out, nil
+}
+
+// answer sends the decided result to the client and says whether its body was cut
+// short. What bounds it (docs/config.md, routes[i].timeout): the replica's body is read
+// under the route deadline, so a body still streaming then is cut off; writing to the
+// client may take until writeBy (the deadline plus one more route timeout), which
+// lets an answer already held in memory (a quorum decided at the deadline) still go
+// out, and lets go of a client that stops reading in bounded time.
+func (s *Server) answer(ctx context.Context, w http.ResponseWriter, r *http.Request, rt *route,
+	res *hedge.Result, writeBy time.Time) (int, bool) {
 	resp := res.Response
 	h := w.Header()
-	copyHeader(h, resp.Header)
-	removeHopHeaders(h)
+	copyEndToEnd(h, resp.Header)
 	if resp.ContentLength >= 0 && h.Get("Content-Length") == "" && r.Method != http.MethodHead {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
@@ -153,26 +173,70 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, c
 		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
 		h.Set("X-Quorum-Version", q.Version)
 	}
-	// The answer gets the route timeout again to reach the client, counted from now:
-	// a quorum under conflict latest answers at the deadline itself, and a client
-	// that stops reading must still let go of its max_inflight slot in bounded time.
+	conn := http.NewResponseController(w)
 	// net/http does not reset a write deadline for the next request on this
 	// connection (no WriteTimeout is set), so clear it once the answer is out.
-	conn.SetWriteDeadline(time.Now().Add(timeout))
+	conn.SetWriteDeadline(writeBy)
 	defer conn.SetWriteDeadline(time.Time{})
 	w.WriteHeader(resp.StatusCode)
-	buf := copyBuffers.Get().(*[]byte)
-	io.CopyBuffer(w, resp.Body, *buf) // a copy error means the client or replica went away mid-body
-	copyBuffers.Put(buf)
+	// A body of unknown length is a stream: pass each piece on as it comes, as
+	// httputil.ReverseProxy does.
+	streaming := resp.ContentLength < 0
+	if err, fromReplica := copyBody(w, resp.Body, conn, streaming); err != nil {
+		s.cutShort(ctx, r, rt.cfg.Name, res.Replica, err, fromReplica)
+		return resp.StatusCode, true
+	}
 	// The answer goes out now: the deferred Close waits for the cancelled losers to
 	// finish, and net/http would otherwise hold the last bytes until the handler returns.
 	conn.Flush()
-	return resp.StatusCode
+	return resp.StatusCode, false
 }
 
-func ensureSlash(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		return "/" + p
+// copyBody copies body to w, flushing after every piece when streaming. It returns why
+// it stopped short, and whether that was on the replica's side, or nil at the end.
+func copyBody(w io.Writer, body io.Reader, conn *http.ResponseController, streaming bool) (error, bool) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	for {
+		n, rerr := body.Read(*buf)
+		if n > 0 {
+			_, werr := w.Write((*buf)[:n])
+			if errors.Is(werr, http.ErrBodyNotAllowed) {
+				return nil, false // a 204 or 304 carries no body, whatever the replica sent
+			}
+			if werr == nil && streaming {
+				werr = conn.Flush()
+			}
+			if werr != nil {
+				return werr, false
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil, false
+		case rerr != nil:
+			return rerr, true
+		}
 	}
-	return p
+}
+
+// cutShort counts and logs an answer that will be aborted. A client that went away
+// is not counted: nobody was served half an answer.
+func (s *Server) cutShort(ctx context.Context, r *http.Request, route, replica string, err error, fromReplica bool) {
+	var netErr net.Error
+	var reason string
+	switch {
+	case !fromReplica && errors.As(err, &netErr) && netErr.Timeout():
+		// Checked first: a failed write also cancels the request's context.
+		reason = "the client did not take the answer by the route deadline plus one route timeout"
+	case !fromReplica, r.Context().Err() != nil:
+		s.log.Debug("answer abandoned: the client went away", "route", route, "replica", replica, "err", err)
+		return
+	case ctx.Err() != nil:
+		reason = "the route deadline passed while the replica was still sending the body"
+	default:
+		reason = "the replica's body ended early: " + err.Error()
+	}
+	s.metrics.truncated.WithLabelValues(route).Inc()
+	s.log.Warn("answer cut short; client connection aborted", "route", route, "replica", replica, "reason", reason)
 }

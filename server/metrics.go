@@ -21,6 +21,7 @@ type metrics struct {
 	budgetDenied    *prometheus.CounterVec
 	quorumResults   *prometheus.CounterVec
 	quorumDivergent *prometheus.CounterVec
+	truncated       *prometheus.CounterVec
 	inflight        prometheus.Gauge
 	shed            prometheus.Counter
 	reloads         *prometheus.CounterVec
@@ -61,6 +62,10 @@ func newMetrics() *metrics {
 			Name: "hedgegate_quorum_divergence_total",
 			Help: "Quorum answers whose version differed from the version served, by replica.",
 		}, []string{"route", "replica"}),
+		truncated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_truncated_responses_total",
+			Help: "Answers cut short after their head was sent (replica reset, route deadline, client too slow): the client's connection or stream was aborted.",
+		}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hedgegate_inflight_requests",
 			Help: "Client requests being served now.",
@@ -79,7 +84,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
-		m.quorumResults, m.quorumDivergent, m.inflight, m.shed, m.reloads, m.reloadError)
+		m.quorumResults, m.quorumDivergent, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError)
 	// Both series exist from the start, so an alert on reload errors has something
 	// to match before the first reload.
 	m.reloads.WithLabelValues("ok")

@@ -35,7 +35,8 @@ func (s *Server) Reload(path string) error {
 }
 
 // swap builds cfg's state and puts it in force. New replicas are warmed first, so the
-// swap does not send requests to cold connections; removed replicas get no new
+// swap does not send requests to cold connections (those that cannot be reached then
+// are tried again every second until they can); removed replicas get no new
 // request once the swap is done, and their connections are closed once their last
 // request ends.
 func (s *Server) swap(cfg *config.Config) error {
@@ -48,15 +49,12 @@ func (s *Server) swap(cfg *config.Config) error {
 		return err
 	}
 	warmCtx, cancel := context.WithTimeout(context.Background(), reloadWarmTimeout)
-	for _, set := range st.sets {
-		if !set.Ready() {
-			if err := set.Warm(warmCtx); err != nil {
-				s.log.Warn("reload: warm-up", "replica_set", set.Name, "err", err)
-			}
-		}
-	}
+	s.warmPass(warmCtx, st)
 	cancel()
 	s.state.Store(st)
+	s.warm.forget(removed)
+	// Replicas still unreached are tried again until they answer (keepWarm).
+	s.warm.wake()
 	s.drain(prev, removed)
 	return nil
 }
@@ -85,16 +83,15 @@ func (s *Server) drain(prev *state, removed []*replicas.Replica) {
 // same problems `gateway validate` prints.
 func (s *Server) serveReload(w http.ResponseWriter, r *http.Request) {
 	if s.source == "" {
-		writeError(w, http.StatusBadRequest, errorBody{Error: "the running config was not read from a file; nothing to reload"})
+		writeFailure(w, "", refuse(refuseBadRequest, "the running config was not read from a file; nothing to reload"))
 		return
 	}
 	if err := s.Reload(s.source); err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		writeJSON(w, map[string]any{"error": "reload refused; the running config stays", "problems": problemLines(err)})
+		writeFailure(w, "", &edgeError{kind: refuseBadRequest, msg: "reload refused; the running config stays",
+			problems: problemLines(err)})
 		return
 	}
-	writeJSON(w, map[string]any{"reloaded": true, "routes": len(s.Config().Routes)})
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "routes": len(s.Config().Routes)})
 }
 
 // problemLines splits a config error into the lines `gateway validate` prints.

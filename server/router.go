@@ -125,10 +125,10 @@ func lineNote(cfg *config.Config, path string) string {
 func newRouter(cfg *config.Config, groups []routeGroup, handler func(routeGroup) http.Handler) (*chi.Mux, config.Problems) {
 	router := chi.NewRouter()
 	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, errorBody{Error: "no route matches " + r.URL.Path})
+		writeFailure(w, "", refuse(refuseNotFound, "no route matches "+r.URL.Path))
 	})
 	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " is not allowed"})
+		writeFailure(w, "", refuse(refuseMethod, "method "+r.Method+" is not allowed"))
 	})
 	var probs config.Problems
 	for _, g := range groups {
@@ -159,10 +159,11 @@ func problem(cfg *config.Config, path, format string, args ...any) config.Proble
 	return config.Problem{File: cfg.Source, Line: cfg.Line(path), Path: path, Message: fmt.Sprintf(format, args...)}
 }
 
-// routerFor builds the router serving routes (compiled from cfg.Routes, in order).
+// routerFor builds the router serving st.routes (compiled from st.cfg.Routes, in order).
 // chi routes by pattern, not by method: routes of one group (GET on one, POST on
 // another) get one handler that dispatches on the method.
-func (s *Server) routerFor(cfg *config.Config, routes []*route) (http.Handler, error) {
+func (s *Server) routerFor(st *state) (http.Handler, error) {
+	cfg, routes := st.cfg, st.routes
 	groups, probs := groupRoutes(cfg)
 	if len(probs) > 0 {
 		return nil, probs
@@ -172,7 +173,7 @@ func (s *Server) routerFor(cfg *config.Config, routes []*route) (http.Handler, e
 		for k, i := range g.routes {
 			members[k] = routes[i]
 		}
-		return s.matchHandler(members, cfg)
+		return s.matchHandler(members, st)
 	})
 	if len(probs) > 0 {
 		return nil, probs

@@ -4,14 +4,10 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -41,6 +37,14 @@ type Server struct {
 	inflight atomic.Int64
 	reloadMu sync.Mutex // one reload at a time
 	source   string     // the config file, for admin POST /reload
+
+	// draining: a shutdown began; /readyz says 503 and answers close their connection.
+	draining atomic.Bool
+	stopNow  chan struct{} // closed by Close: stop at once
+	stopOnce sync.Once
+
+	warm      warmer
+	adminTime httpTimeouts // the admin listener's; a field so tests can shorten them
 }
 
 // state is everything built from one config: replaced whole, never mutated (but for
@@ -50,10 +54,11 @@ type state struct {
 	// when nothing uses the replicas it removed.
 	active atomic.Int64
 
-	cfg    *config.Config
-	sets   map[string]*replicas.Set
-	routes []*route
-	router http.Handler
+	cfg     *config.Config
+	sets    map[string]*replicas.Set
+	routes  []*route
+	router  http.Handler
+	trusted []netip.Prefix // trusted_proxies, parsed
 	// replicaLabel names each replica in metrics: its name, or set/name when two sets
 	// share a replica name.
 	replicaLabel map[*replicas.Replica]string
@@ -71,7 +76,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source}
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source,
+		stopNow: make(chan struct{}), adminTime: adminTimeouts}
+	s.warm = newWarmer(s.log)
 	st, _, err := s.buildSafely(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -85,7 +92,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // URL, same connection and latency settings — are kept with their connections,
 // histograms and stats; the others are returned for the caller to drain and close.
 func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Replica, error) {
-	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{}}
+	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{},
+		trusted: cfg.TrustedPrefixes()}
 	names := make([]string, 0, len(cfg.ReplicaSets))
 	for name := range cfg.ReplicaSets {
 		names = append(names, name)
@@ -146,8 +154,9 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 			return nil, nil, err
 		}
 		st.routes = append(st.routes, &route{cfg: rc, plan: plan})
+		s.metrics.truncated.WithLabelValues(rc.Name) // the series exists before the first cut
 	}
-	router, err := s.routerFor(cfg, st.routes)
+	router, err := s.routerFor(st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,25 +184,34 @@ func (s *Server) Ready() bool {
 	return true
 }
 
-// Handler serves clients: shedding, then the router of the config in force.
+// Handler serves clients: shedding, the header limit, the path rule, then the router
+// of the config in force.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.acquire()
 		defer st.active.Add(-1)
 		n := s.inflight.Add(1)
 		defer s.inflight.Add(-1)
+		if s.draining.Load() && r.ProtoMajor == 1 {
+			// Clients move to another instance at their next request; HTTP/2 clients
+			// get a GOAWAY when the listener closes.
+			w.Header().Set("Connection", "close")
+		}
 		if n > int64(st.cfg.Limits.MaxInflight) {
-			// Shed at once: queueing here would only turn overload into timeouts.
 			s.metrics.shed.Inc()
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, errorBody{Error: "overloaded: limits.max_inflight reached"})
+			writeFailure(w, "", refuse(refuseShed, "overloaded: limits.max_inflight reached"))
 			return
 		}
 		if limit := st.cfg.Limits.MaxHeaderBytes; headerBytes(r) > limit {
 			// net/http enforces max_header_bytes with 4 KiB of slack and a plain-text
 			// answer; this is the exact limit, answered like every other error.
-			writeError(w, http.StatusRequestHeaderFieldsTooLarge,
-				errorBody{Error: fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)})
+			writeFailure(w, "", refuse(refuseHeadersTooLarge,
+				fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)))
+			return
+		}
+		// Before routing, so the route chosen is the one for the path forwarded.
+		if err := normalizePath(r.URL); err != nil {
+			writeFailure(w, "", err)
 			return
 		}
 		s.metrics.inflight.Inc()
@@ -227,98 +245,6 @@ func (s *Server) acquire() *state {
 		st.active.Add(-1)
 	}
 }
-
-// Warm opens every set's warm connections, retrying sets with no reachable replica
-// every second (plus a per-host offset, so a fleet's retries do not align) until all
-// are ready or ctx ends.
-func (s *Server) Warm(ctx context.Context) {
-	offset := hostJitter(time.Second / 4)
-	for {
-		st := s.state.Load()
-		var wg sync.WaitGroup
-		for _, set := range st.sets {
-			if set.Ready() {
-				continue
-			}
-			wg.Go(func() {
-				if err := set.Warm(ctx); err != nil {
-					s.log.Warn("warm-up", "replica_set", set.Name, "err", err)
-				}
-			})
-		}
-		wg.Wait()
-		if s.Ready() {
-			return
-		}
-		t := time.NewTimer(time.Second + offset)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// hostJitter is a stable offset in [0, span) from the host name: the same host always
-// waits the same extra time, so its periodic work is spread from other hosts' yet
-// repeats the same way each run (easy to debug).
-func hostJitter(span time.Duration) time.Duration {
-	host, _ := os.Hostname()
-	h := fnv.New64a()
-	h.Write([]byte(host))
-	return time.Duration(h.Sum64() % uint64(span))
-}
-
-// Serve runs the gateway on ln and the admin endpoints on adminLn until ctx ends, then
-// stops accepting, drains in-flight requests (up to the longest route timeout plus
-// five seconds) and closes replica connections.
-func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	cfg := s.Config()
-	client := &http.Server{
-		Handler:           s.Handler(),
-		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	admin := &http.Server{
-		Handler:           s.AdminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	warmCtx, stopWarm := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { s.Warm(warmCtx) })
-	errc := make(chan error, 2)
-	wg.Go(func() { errc <- client.Serve(ln) })
-	wg.Go(func() { errc <- admin.Serve(adminLn) })
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	stopWarm()
-	drain := s.maxTimeout() + 5*time.Second
-	s.log.Info("shutting down", "drain_timeout", drain)
-	shutCtx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	if e := client.Shutdown(shutCtx); e != nil {
-		err = errors.Join(err, fmt.Errorf("drain: %w", e))
-	}
-	admin.Shutdown(shutCtx)
-	wg.Wait()
-	for _, set := range s.state.Load().sets {
-		set.Close()
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
-}
-
-func (s *Server) maxTimeout() time.Duration { return s.state.Load().maxTimeout() }
 
 // maxTimeout is the longest route timeout: no request of this state outlives it.
 func (st *state) maxTimeout() time.Duration {

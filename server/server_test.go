@@ -154,7 +154,8 @@ func decodeError(t *testing.T, body string) errorBody {
 
 func TestProxiesAReadWithCleanHeaders(t *testing.T) {
 	r1 := newReplica(t, "r1", nil)
-	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, ""))
+	// The test client is the trusted proxy, so its X-Forwarded-For is extended.
+	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, "trusted_proxies: [127.0.0.1]\n"))
 	resp, body := g.do(t, "GET", "/kv/k1?x=1", nil, http.Header{
 		"Connection":      {"X-Drop-Me"},
 		"X-Drop-Me":       {"1"},

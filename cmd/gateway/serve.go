@@ -28,20 +28,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, *path, stderr, nil)
-}
-
-// serve runs the gateway until ctx ends. ready, if not nil, receives the listeners'
-// addresses once they accept (tests listen on port 0).
-func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, admin string)) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// Before anything else: a SIGHUP during start-up must not kill the process (the
 	// default action); it is handled once the server runs.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(signals)
+	return serve(signals, *path, stderr, nil)
+}
+
+// serve runs the gateway until a SIGTERM or SIGINT arrives on signals, then drains it
+// (shutdown in the config); a second one stops it at once. SIGHUP reloads the config.
+// ready, if not nil, receives the listeners' addresses once they accept (tests listen
+// on port 0).
+func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(addr, admin string)) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg, err := config.Load(path)
 	if err != nil {
 		return refuseConfig(stderr, err)
@@ -66,13 +66,28 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(addr, 
 		fmt.Fprintln(stderr, "gateway serve: admin listen:", err)
 		return 1
 	}
+	ctx, drain := context.WithCancel(context.Background())
+	defer drain()
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
+		stops := 0
 		for {
 			select {
-			case <-ctx.Done():
+			case <-done:
 				return
-			case <-hup:
-				srv.Reload(path) // logs its outcome; a refused file leaves the config as it was
+			case sig := <-signals:
+				switch {
+				case sig == syscall.SIGHUP:
+					srv.Reload(path) // logs its outcome; a refused file leaves the config as it was
+				case stops == 0:
+					stops++
+					log.Info("signal: draining; send it again to stop at once", "signal", sig.String())
+					drain()
+				default:
+					log.Warn("second signal: stopping at once", "signal", sig.String())
+					srv.Close()
+				}
 			}
 		}
 	}()

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// httpTimeouts bound one listener's connections.
+type httpTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// adminTimeouts: admin requests are small and quick, but a CPU profile streams for as
+// long as it was asked (up to a minute is usual), and Prometheus keeps its scrape
+// connection open between scrapes (15-60s apart).
+var adminTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second,
+	write: 2 * time.Minute, idle: 2 * time.Minute}
+
+// adminCloseWait is how long the admin listener's requests may finish once the client
+// side has drained.
+const adminCloseWait = time.Second
+
+// Serve runs the gateway on ln and the admin endpoints on adminLn until ctx ends, then
+// drains as shutdown says (DESIGN.md): /readyz turns 503 at once; clients are served
+// for shutdown.drain_delay, every answer with Connection: close; then ln closes and
+// requests in flight get up to shutdown.timeout before they are cut off. Close stops
+// all of it at once. The admin listener serves until the client side is done, so
+// probes see the 503 and scrapes see the drain. Replica connections close last.
+func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	cfg := s.Config()
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	client := &http.Server{
+		Handler:           s.Handler(),
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          errLog,
+	}
+	at := s.adminTime
+	admin := &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: at.readHeader,
+		ReadTimeout:       at.read,
+		WriteTimeout:      at.write,
+		IdleTimeout:       at.idle,
+		ErrorLog:          errLog,
+	}
+	warmCtx, stopWarm := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.keepWarm(warmCtx) })
+	errc := make(chan error, 2)
+	wg.Go(func() { errc <- client.Serve(ln) })
+	wg.Go(func() { errc <- admin.Serve(adminLn) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc: // a listener failed: nothing to wait for
+	case <-s.stopNow:
+	}
+	stopWarm()
+	s.draining.Store(true)
+	if err == nil {
+		err = s.drainClients(client)
+	} else {
+		client.Close()
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), adminCloseWait)
+	if admin.Shutdown(closeCtx) != nil {
+		admin.Close()
+	}
+	cancel()
+	wg.Wait()
+	for _, set := range s.state.Load().sets {
+		set.Close()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// drainClients is the client side of a shutdown: drain_delay with the listener open, then
+// the listener closed and the wait for requests in flight.
+func (s *Server) drainClients(client *http.Server) error {
+	sd := s.Config().Shutdown
+	s.log.Info("draining: /readyz 503, answers close their connections; a second signal stops at once",
+		"drain_delay", sd.DrainDelay.D(), "timeout", sd.Timeout.D())
+	delay := time.NewTimer(sd.DrainDelay.D())
+	select {
+	case <-delay.C:
+	case <-s.stopNow:
+		delay.Stop()
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // deferred first so that it runs after cancel
+	ctx, cancel := context.WithTimeout(context.Background(), sd.Timeout.D())
+	defer cancel()
+	wg.Go(func() {
+		select {
+		case <-s.stopNow:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	s.log.Info("listener closed; waiting for requests in flight", "inflight", s.inflight.Load())
+	err := client.Shutdown(ctx)
+	if err == nil {
+		s.log.Info("drained")
+		return nil
+	}
+	left := s.inflight.Load()
+	client.Close() // cut off what is left
+	select {
+	case <-s.stopNow:
+		s.log.Warn("stopped at once on request; requests in flight were cut off", "inflight", left)
+		return nil
+	default:
+		return fmt.Errorf("drain: %d requests still in flight after shutdown.timeout %s were cut off", left, sd.Timeout.D())
+	}
+}
+
+// Close stops the gateway at once: Serve closes its listeners and every connection,
+// cutting off requests in flight, and returns. It is what a second SIGTERM does. Safe
+// to call more than once, and before Serve.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() { close(s.stopNow) })
+}
