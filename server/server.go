@@ -43,7 +43,7 @@ type Server struct {
 	stopNow  chan struct{} // closed by Close: stop at once
 	stopOnce sync.Once
 
-	warm      warmer
+	warm      *warmer
 	adminTime httpTimeouts // the admin listener's; a field so tests can shorten them
 }
 

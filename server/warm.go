@@ -28,8 +28,8 @@ type warmer struct {
 	down map[*replicas.Replica]bool // replicas logged down and not back yet
 }
 
-func newWarmer(log *slog.Logger) warmer {
-	return warmer{log: log, every: warmEvery, offset: hostJitter(warmEvery / 4),
+func newWarmer(log *slog.Logger) *warmer {
+	return &warmer{log: log, every: warmEvery, offset: hostJitter(warmEvery / 4),
 		kick: make(chan struct{}, 1), down: map[*replicas.Replica]bool{}}
 }
 

@@ -70,27 +70,7 @@ func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(a
 	defer drain()
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		stops := 0
-		for {
-			select {
-			case <-done:
-				return
-			case sig := <-signals:
-				switch {
-				case sig == syscall.SIGHUP:
-					srv.Reload(path) // logs its outcome; a refused file leaves the config as it was
-				case stops == 0:
-					stops++
-					log.Info("signal: draining; send it again to stop at once", "signal", sig.String())
-					drain()
-				default:
-					log.Warn("second signal: stopping at once", "signal", sig.String())
-					srv.Close()
-				}
-			}
-		}
-	}()
+	go handleSignals(signals, done, srv, path, drain, log)
 	log.Info("hedgegate serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(),
 		"routes", len(cfg.Routes), "config", path)
 	if ready != nil {
@@ -116,4 +96,29 @@ func refuseConfig(stderr io.Writer, err error) int {
 	}
 	fmt.Fprintln(stderr, "gateway serve: refusing to start with an invalid config")
 	return 1
+}
+
+// handleSignals acts on signals until done: SIGHUP reloads; the first SIGTERM or
+// SIGINT starts the drain, the next stops the gateway at once.
+func handleSignals(signals <-chan os.Signal, done <-chan struct{}, srv *server.Server, path string,
+	drain func(), log *slog.Logger) {
+	draining := false
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-signals:
+			switch {
+			case sig == syscall.SIGHUP:
+				srv.Reload(path) // logs its outcome; a refused file leaves the config as it was
+			case !draining:
+				draining = true
+				log.Info("signal: draining; send it again to stop at once", "signal", sig.String())
+				drain()
+			default:
+				log.Warn("second signal: stopping at once", "signal", sig.String())
+				srv.Close()
+			}
+		}
+	}
 }
