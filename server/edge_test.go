@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +343,18 @@ func TestTrustedProxiesMustBeCIDRsOrAddresses(t *testing.T) {
 	_, err := config.Parse([]byte(gatewayYAML([]string{"http://127.0.0.1:1"}, "trusted_proxies: [10.0.0.0/8, 10.0.0.1, lb.internal]\n")), "t.yaml")
 	if err == nil || !strings.Contains(err.Error(), "trusted_proxies[2]") || strings.Contains(err.Error(), "trusted_proxies[1]") {
 		t.Fatalf("got %v, want one problem naming trusted_proxies[2]", err)
+	}
+}
+
+// The fast path must agree with the full rule on every path it lets through.
+func TestAlreadyCleanAgreesWithTheRule(t *testing.T) {
+	for _, p := range []string{"/", "/kv/a", "/a/b/", "/a b/c", "/a%b", "/a.b/.c", "//a", "/a/./b", "/a/../b",
+		"/a\\b", "/a\x00b", "/.", "/..", "/a/.", "kv", ""} {
+		u := &url.URL{Path: p}
+		want := *u
+		full := normalizeFull(&want)
+		if alreadyClean(p) && (full != nil || want.Path != p || want.RawPath != "") {
+			t.Errorf("alreadyClean(%q) but the rule gives %q (%v)", p, want.Path, full)
+		}
 	}
 }

@@ -21,6 +21,14 @@ import (
 
 // normalizePath applies the path rule to u in place, or says why it refuses it.
 func normalizePath(u *url.URL) *edgeError {
+	if u.RawPath == "" && alreadyClean(u.Path) {
+		return nil // the usual case, without allocating
+	}
+	return normalizeFull(u)
+}
+
+// normalizeFull is the whole rule, for any path.
+func normalizeFull(u *url.URL) *edgeError {
 	escaped := u.EscapedPath()
 	if !strings.HasPrefix(escaped, "/") {
 		return refuse(refuseBadRequest, "request path must start with /")
@@ -56,6 +64,24 @@ func normalizePath(u *url.URL) *edgeError {
 		clean += "/"
 	}
 	return setEscapedPath(u, clean)
+}
+
+// alreadyClean says whether a decoded path (one whose escaped form is Go's default)
+// is left as it is by the rule: it starts with "/", holds no "\\", no control
+// character, no "//" and no segment starting with ".".
+func alreadyClean(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' || c < 0x20 || c == 0x7f:
+			return false
+		case c == '/' && i+1 < len(p) && (p[i+1] == '/' || p[i+1] == '.'):
+			return false
+		}
+	}
+	return true
 }
 
 // separatorLike names what in an escaped path would split segments differently on a
