@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/loadtest"
 	"github.com/hedgegate/hedgegate/server"
+	"github.com/hedgegate/hedgegate/server/servertest"
 )
 
 // requireCommands fails the test, with what to do about it, when a program the test
@@ -128,7 +126,7 @@ type gateway struct {
 
 // startGateway runs the config in file (relative to the repository root) with every
 // key of rewrite replaced by its value (the example files name fixed ports; the tests
-// use free ones). It returns once /readyz says every replica set is warm.
+// use free ones). It returns once every replica set is warm.
 func startGateway(t *testing.T, file string, rewrite map[string]string) *gateway {
 	t.Helper()
 	raw, err := os.ReadFile(repoPath(t, file))
@@ -146,43 +144,8 @@ func startGateway(t *testing.T, file string, rewrite map[string]string) *gateway
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	gw, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := gw.Serve(ctx, ln, adminLn); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-
-	admin := "http://" + adminLn.Addr().String()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready after 10s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &gateway{url: "http://" + ln.Addr().String(), metrics: admin + "/metrics", cfg: cfg}
+	gw := servertest.New(t, cfg, server.Options{Seed: 1})
+	return &gateway{url: gw.URL, metrics: gw.AdminURL + "/metrics", cfg: cfg}
 }
 
 // routeTimeout is the configured timeout of the named route.

@@ -1,10 +1,3 @@
-// Package loadtest is hedgegate's open-loop HTTP load generator and its reports
-// (text, JSON, HTML), plus the replica simulator.
-//
-// Every request has an intended send time on a fixed schedule and its latency is
-// measured from that time, not from when it was actually sent. A server that stalls
-// is therefore charged for every request that queued behind the stall, which is
-// what its users experience (no coordinated omission).
 package loadtest
 
 import (
@@ -195,19 +188,25 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.warnings = append(res.warnings, fmt.Sprintf("raw results: %v", err))
 	}
 	if before != nil {
-		// The run's ctx may be cancelled; the closing scrape is still wanted.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		after, err := Scrape(sctx, opts.MetricsURL)
-		cancel()
-		if err != nil {
-			res.warnings = append(res.warnings, fmt.Sprintf("metrics after the run: %v", err))
-		} else {
-			g := GatewayDelta(before, after)
-			res.gateway = &g
-		}
+		res.scrapeAfter(ctx, before)
 	}
 	res.warnings = append(res.warnings, res.lagWarnings()...)
 	return res, nil
+}
+
+// scrapeAfter takes the closing scrape and records the gateway's counts over the
+// run, or a warning when the scrape failed.
+func (res *Result) scrapeAfter(ctx context.Context, before *MetricsSnapshot) {
+	// The run's ctx may be cancelled; the closing scrape is still wanted.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	after, err := Scrape(sctx, res.opts.MetricsURL)
+	if err != nil {
+		res.warnings = append(res.warnings, fmt.Sprintf("metrics after the run: %v", err))
+		return
+	}
+	g := GatewayDelta(before, after)
+	res.gateway = &g
 }
 
 // worker holds what every worker goroutine shares; loop runs in each of them.

@@ -12,7 +12,12 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+// TestMain proves that no test in the package leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // stallTransport answers after serve, except that requests arriving in
 // [stallFrom, stallTo) since its first request are all held until stallTo: a

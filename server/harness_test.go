@@ -3,27 +3,24 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hedgegate/hedgegate/config"
-	"github.com/hedgegate/hedgegate/loadtest"
 	"github.com/hedgegate/hedgegate/server"
+	"github.com/hedgegate/hedgegate/server/servertest"
+	"github.com/hedgegate/hedgegate/sim"
 )
 
 // gateway is a running gateway in front of a simulated replica set "kv" (r1..rN),
 // with a client of its own so that its connections end with the test.
 type gateway struct {
-	cluster *loadtest.SimCluster
+	cluster *sim.Cluster
 	base    string // http://host:port of the client listener
 	admin   string // http://host:port of the admin listener
 	client  *http.Client
@@ -31,13 +28,13 @@ type gateway struct {
 
 // startGateway starts one simulated replica per profile and a gateway whose routes are
 // routesYAML (the items of the routes: list, unindented, using replica set kv).
-func startGateway(t testing.TB, profiles []loadtest.SimProfile, routesYAML string) *gateway {
+func startGateway(t testing.TB, profiles []sim.Profile, routesYAML string) *gateway {
 	t.Helper()
-	specs := make([]loadtest.SimSpec, len(profiles))
+	specs := make([]sim.Spec, len(profiles))
 	for i, p := range profiles {
-		specs[i] = loadtest.SimSpec{Name: fmt.Sprintf("r%d", i+1), Profile: p}
+		specs[i] = sim.Spec{Name: fmt.Sprintf("r%d", i+1), Profile: p}
 	}
-	cluster, err := loadtest.NewSimCluster(specs, 7)
+	cluster, err := sim.NewCluster(specs, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +44,7 @@ func startGateway(t testing.TB, profiles []loadtest.SimProfile, routesYAML strin
 
 // serveGateway starts a gateway in front of cluster, as replica set kv, plus the sets in
 // setsYAML (items of replica_sets:, unindented).
-func serveGateway(t testing.TB, cluster *loadtest.SimCluster, setsYAML, routesYAML string) *gateway {
+func serveGateway(t testing.TB, cluster *sim.Cluster, setsYAML, routesYAML string) *gateway {
 	t.Helper()
 	var yaml strings.Builder
 	yaml.WriteString("replica_sets:\n  kv:\n    warm_connections: 2\n    replicas:\n")
@@ -60,52 +57,15 @@ func serveGateway(t testing.TB, cluster *loadtest.SimCluster, setsYAML, routesYA
 	if err != nil {
 		t.Fatalf("%v\n%s", err, yaml.String())
 	}
-	gw, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := gw.Serve(ctx, ln, adminLn); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	gw := servertest.New(t, cfg, server.Options{Seed: 3})
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	t.Cleanup(func() { tr.CloseIdleConnections(); stop(); wg.Wait() })
-	g := &gateway{
+	t.Cleanup(tr.CloseIdleConnections)
+	return &gateway{
 		cluster: cluster,
-		base:    "http://" + ln.Addr().String(),
-		admin:   "http://" + adminLn.Addr().String(),
+		base:    gw.URL,
+		admin:   gw.AdminURL,
 		client:  &http.Client{Transport: tr, Timeout: 10 * time.Second},
 	}
-	g.waitReady(t)
-	return g
-}
-
-// waitReady polls /readyz (warm connections open) for at most five seconds.
-func (g *gateway) waitReady(t testing.TB) {
-	t.Helper()
-	for range 500 {
-		resp, err := g.client.Get(g.admin + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("gateway not ready after 5s")
 }
 
 // answer is one client request's outcome as read off the wire.

@@ -18,6 +18,7 @@ import (
 	"github.com/hedgegate/hedgegate/hedge"
 	"github.com/hedgegate/hedgegate/loadtest"
 	"github.com/hedgegate/hedgegate/replicas"
+	"github.com/hedgegate/hedgegate/sim"
 )
 
 // These scenarios prove issue 3's "what it must show" end to end: simulated replicas,
@@ -139,13 +140,13 @@ func checkFresh(t *testing.T, a answer, key string, fresh int64) bool {
 	return true
 }
 
-func lagging(p loadtest.SimProfile, fraction float64) loadtest.SimProfile {
+func lagging(p sim.Profile, fraction float64) sim.Profile {
 	p.StaleFraction = fraction
 	return p
 }
 
-func hung(p loadtest.SimProfile) loadtest.SimProfile {
-	p.Mode = loadtest.SimModeHang
+func hung(p sim.Profile) sim.Profile {
+	p.Mode = sim.ModeHang
 	return p
 }
 
@@ -154,7 +155,7 @@ func hung(p loadtest.SimProfile) loadtest.SimProfile {
 // pointer versions alike.
 func TestQuorumScenarioLaggingReplicaNeverLeaks(t *testing.T) {
 	const keys = 300
-	g := startGateway(t, []loadtest.SimProfile{fast(), fast(), lagging(fast(), 0.4)},
+	g := startGateway(t, []sim.Profile{fast(), fast(), lagging(fast(), 0.4)},
 		quorumRoutes("conflict: majority", "timeout: 2s"))
 	r3 := g.cluster.Replica("r3")
 	for _, v := range quorumVariants {
@@ -243,7 +244,7 @@ func TestQuorumScenarioHungAndLaggingReplicas(t *testing.T) {
 			// under -race while other packages' tests ran, and a wall-clock bound must
 			// not decide the outcome.
 			t.Parallel()
-			g := startGateway(t, []loadtest.SimProfile{fast(), hung(fast()), lagging(fast(), 0.4)},
+			g := startGateway(t, []sim.Profile{fast(), hung(fast()), lagging(fast(), 0.4)},
 				quorumRoutes("conflict: "+tc.conflict, "timeout: 1200ms\nattempt_timeout: "+tc.attemptTimeout))
 			r3 := g.cluster.Replica("r3")
 			for _, v := range quorumVariants {
@@ -354,12 +355,12 @@ func checkNoQuorumBody(t *testing.T, v quorumVariant, key string, a answer, fres
 // the older one is refused with 502 "stale quorum", while a key never read before is
 // served whatever the quorum agrees on.
 func TestQuorumScenarioMonotonicFloorRefusesOlderQuorum(t *testing.T) {
-	g := startGateway(t, []loadtest.SimProfile{fast(), fast(), fast()},
+	g := startGateway(t, []sim.Profile{fast(), fast(), fast()},
 		quorumRoutes("conflict: majority, monotonic: {enabled: true, max_keys: 1000}", ""))
 	r1, r2 := g.cluster.Replica("r1"), g.cluster.Replica("r2")
 	for _, v := range quorumVariants {
 		t.Run(v.name, func(t *testing.T) {
-			for _, r := range []*loadtest.SimReplica{r1, r2} {
+			for _, r := range []*sim.Replica{r1, r2} {
 				r.SetProfile(lagging(r.Profile(), 0))
 			}
 			key, unread := "floor-"+v.route, "unread-"+v.route
@@ -368,7 +369,7 @@ func TestQuorumScenarioMonotonicFloorRefusesOlderQuorum(t *testing.T) {
 				t.Fatalf("first read: %d %s", a.status, a.body)
 			}
 			// r1 and r2 now lag on every key: the only quorum is on the older version.
-			for _, r := range []*loadtest.SimReplica{r1, r2} {
+			for _, r := range []*sim.Replica{r1, r2} {
 				r.SetProfile(lagging(r.Profile(), 1))
 			}
 			for i := range 3 {
@@ -421,11 +422,11 @@ func TestQuorumScenarioMonotonicFloorRefusesOlderQuorum(t *testing.T) {
 //   - "engine": the route's hedge.Plan called in process against r2 read directly:
 //     both cross one hop, and the difference is the quorum's own cost.
 func BenchmarkQuorum2of3(b *testing.B) {
-	fixed := func(d time.Duration) loadtest.SimProfile {
-		return loadtest.SimProfile{Latency: loadtest.SimDist{Kind: loadtest.SimDistFixed, Value: d}}
+	fixed := func(d time.Duration) sim.Profile {
+		return sim.Profile{Latency: sim.Dist{Kind: sim.DistFixed, Value: d}}
 	}
 	const route = "- name: q\n  match: /kv/{key}\n  replica_set: kv\n  strategy: quorum\n  quorum: {read: 2, version: {header: X-Version}}\n"
-	cluster, err := loadtest.NewSimCluster([]loadtest.SimSpec{
+	cluster, err := sim.NewCluster([]sim.Spec{
 		{Name: "r1", Profile: fixed(time.Millisecond)},
 		{Name: "r2", Profile: fixed(2 * time.Millisecond)},
 		{Name: "r3", Profile: fixed(4 * time.Millisecond)},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hedgegate/hedgegate/loadtest"
+	"github.com/hedgegate/hedgegate/sim"
 )
 
 // These scenarios run simulated replicas, the gateway and the open-loop generator in
@@ -16,17 +17,17 @@ import (
 const scenarioRate = 200
 
 type scenario struct {
-	cluster *loadtest.SimCluster
+	cluster *sim.Cluster
 	url     string
 }
 
-func fast() loadtest.SimProfile {
-	return loadtest.SimProfile{Latency: loadtest.SimDist{Kind: loadtest.SimDistFixed, Value: time.Millisecond}}
+func fast() sim.Profile {
+	return sim.Profile{Latency: sim.Dist{Kind: sim.DistFixed, Value: time.Millisecond}}
 }
 
 // startScenario runs a gateway whose single route /kv/{key} uses routeYAML over three
 // simulated replicas.
-func startScenario(t *testing.T, profiles [3]loadtest.SimProfile, routeYAML string) *scenario {
+func startScenario(t *testing.T, profiles [3]sim.Profile, routeYAML string) *scenario {
 	t.Helper()
 	g := startGateway(t, profiles[:], "- name: kv\n  match: /kv/{key}\n  replica_set: kv\n"+indent(routeYAML, "  "))
 	return &scenario{cluster: g.cluster, url: g.base + "/kv/{key}"}
@@ -62,8 +63,8 @@ func budgetBound(planned, ratio, floor float64, d time.Duration, requests int64)
 
 func TestScenarioHungReplicaIsRoutedAround(t *testing.T) {
 	hung := fast()
-	hung.Mode = loadtest.SimModeHang
-	s := startScenario(t, [3]loadtest.SimProfile{fast(), hung, fast()},
+	hung.Mode = sim.ModeHang
+	s := startScenario(t, [3]sim.Profile{fast(), hung, fast()},
 		"hedge: {percentile: 95, initial_delay: 5ms, max_delay: 20ms}\nbudget: {ratio: 0.2, min_per_second: 10}\n")
 	sum, amp := s.load(t, 3*time.Second)
 	if r := successRatio(sum); r < 0.999 {
@@ -78,11 +79,11 @@ func TestScenarioParallelIsConstantWork(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mode string
-	}{{"all healthy", loadtest.SimModeNormal}, {"one hangs", loadtest.SimModeHang}} {
+	}{{"all healthy", sim.ModeNormal}, {"one hangs", sim.ModeHang}} {
 		t.Run(tc.name, func(t *testing.T) {
 			third := fast()
 			third.Mode = tc.mode
-			s := startScenario(t, [3]loadtest.SimProfile{fast(), fast(), third},
+			s := startScenario(t, [3]sim.Profile{fast(), fast(), third},
 				"strategy: parallel\nparallel: {fanout: 2}\n")
 			sum, amp := s.load(t, 2*time.Second)
 			if sum.OK != sum.Requests {
@@ -98,7 +99,7 @@ func TestScenarioParallelIsConstantWork(t *testing.T) {
 func TestScenarioBudgetHoldsWhenEveryReplicaFails(t *testing.T) {
 	flaky := fast()
 	flaky.ErrorRate = 0.3
-	s := startScenario(t, [3]loadtest.SimProfile{flaky, flaky, flaky},
+	s := startScenario(t, [3]sim.Profile{flaky, flaky, flaky},
 		"hedge: {initial_delay: 50ms}\nbudget: {ratio: 0.2, min_per_second: 0}\n")
 	sum, amp := s.load(t, 3*time.Second)
 	if bound := budgetBound(1, 0.2, 0, 3*time.Second, sum.Requests); amp > bound+0.01 {
@@ -114,7 +115,7 @@ func TestScenarioBudgetHoldsWhenEveryReplicaFails(t *testing.T) {
 func TestScenarioOneFailingReplicaIsRetried(t *testing.T) {
 	broken := fast()
 	broken.ErrorRate = 1
-	s := startScenario(t, [3]loadtest.SimProfile{fast(), broken, fast()},
+	s := startScenario(t, [3]sim.Profile{fast(), broken, fast()},
 		"hedge: {initial_delay: 50ms}\nbudget: {ratio: 0.1, min_per_second: 10}\n")
 	sum, amp := s.load(t, 3*time.Second)
 	if r := successRatio(sum); r < 0.999 {

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hedgegate/hedgegate/demo"
 	"github.com/hedgegate/hedgegate/loadtest"
 )
 
@@ -31,20 +32,20 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintln(stdout, "hedgegate demo: three simulated replicas on loopback (~1ms; r1, r2: 2% of answers +50ms, r2 one version behind on 10% of keys;")
 	fmt.Fprintln(stdout, "r3: 5% +150ms), the same open-loop load straight at a replica and through each strategy.")
-	rows, err := loadtest.RunDemo(ctx, loadtest.DemoOptions{Rate: *rate, Duration: *duration, Seed: *seed, Log: stderr})
+	rows, err := demo.Run(ctx, demo.Options{Rate: *rate, Duration: *duration, Seed: *seed, Log: stderr})
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway demo:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout)
-	loadtest.WriteDemoTable(stdout, rows)
+	demo.WriteTable(stdout, rows)
 	if *html != "" {
 		f, err := os.Create(*html)
 		if err != nil {
 			fmt.Fprintln(stderr, "gateway demo:", err)
 			return 1
 		}
-		err = loadtest.WriteHTML(f, "hedgegate demo: latency by percentile", loadtest.DemoRuns(rows))
+		err = loadtest.WriteHTML(f, "hedgegate demo: latency by percentile", demo.Runs(rows))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/hedgegate/hedgegate/loadtest"
+	"github.com/hedgegate/hedgegate/sim"
 )
 
 func runSim(args []string, stdout, stderr io.Writer) int {
@@ -60,7 +60,7 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 2
 	}
 
-	cluster, err := loadtest.NewSimCluster(specs, *seed)
+	cluster, err := sim.NewCluster(specs, *seed)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway sim: %v\n", err)
 		return 1
@@ -95,7 +95,7 @@ type simFlags struct {
 
 // specs builds the replicas' specs. The most specific setting wins: the global
 // flags, then -hang/-refuse, then each -replica override in order.
-func (f *simFlags) specs() ([]loadtest.SimSpec, error) {
+func (f *simFlags) specs() ([]sim.Spec, error) {
 	n, basePort := f.replicas, f.basePort
 	if n < 1 || n > 1000 {
 		return nil, fmt.Errorf("-replicas %d: want 1..1000", n)
@@ -103,12 +103,12 @@ func (f *simFlags) specs() ([]loadtest.SimSpec, error) {
 	if basePort < 0 || basePort+n-1 > 65535 {
 		return nil, fmt.Errorf("-base-port %d: ports %d..%d are not all valid", basePort, basePort, basePort+n-1)
 	}
-	var base loadtest.SimProfile
+	var base sim.Profile
 	var err error
-	if base.Latency, err = loadtest.ParseSimDist(f.latency); err != nil {
+	if base.Latency, err = sim.ParseDist(f.latency); err != nil {
 		return nil, fmt.Errorf("-latency: %w", err)
 	}
-	if base.TailProb, base.TailExtra, err = loadtest.ParseSimTail(f.tail); err != nil {
+	if base.TailProb, base.TailExtra, err = sim.ParseTail(f.tail); err != nil {
 		return nil, fmt.Errorf("-tail: %w", err)
 	}
 	base.ErrorRate, base.StaleFraction = f.errorRate, f.stale
@@ -116,7 +116,7 @@ func (f *simFlags) specs() ([]loadtest.SimSpec, error) {
 		return nil, err
 	}
 
-	specs := make([]loadtest.SimSpec, n)
+	specs := make([]sim.Spec, n)
 	index := make(map[string]int, n)
 	for i := range specs {
 		name := "r" + strconv.Itoa(i+1)
@@ -124,10 +124,10 @@ func (f *simFlags) specs() ([]loadtest.SimSpec, error) {
 		if basePort != 0 {
 			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort+i))
 		}
-		specs[i] = loadtest.SimSpec{Name: name, Profile: base, Addr: addr}
+		specs[i] = sim.Spec{Name: name, Profile: base, Addr: addr}
 		index[name] = i
 	}
-	lookup := func(flagName, name string) (*loadtest.SimSpec, error) {
+	lookup := func(flagName, name string) (*sim.Spec, error) {
 		i, ok := index[name]
 		if !ok {
 			return nil, fmt.Errorf("%s: no replica %q (replicas are r1..r%d)", flagName, name, n)
@@ -135,7 +135,7 @@ func (f *simFlags) specs() ([]loadtest.SimSpec, error) {
 		return &specs[i], nil
 	}
 	for _, m := range []struct{ flag, list, mode string }{
-		{"-hang", f.hang, loadtest.SimModeHang}, {"-refuse", f.refuse, loadtest.SimModeRefuse},
+		{"-hang", f.hang, sim.ModeHang}, {"-refuse", f.refuse, sim.ModeRefuse},
 	} {
 		if m.list == "" {
 			continue

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hedgegate/hedgegate/loadtest"
+	"github.com/hedgegate/hedgegate/sim"
 	"go.uber.org/goleak"
 )
 
@@ -93,9 +93,9 @@ func TestRunSim(t *testing.T) {
 	if code, body := get(urls["r1"] + "/kv/a"); code != 200 || !strings.Contains(string(body), `"replica":"r1"`) {
 		t.Fatalf("r1: %d %s", code, body)
 	}
-	var p loadtest.SimProfile
+	var p sim.Profile
 	code, body := get(urls["r2"] + "/_sim/profile")
-	if err := json.Unmarshal(body, &p); code != 200 || err != nil || p.Mode != loadtest.SimModeHang {
+	if err := json.Unmarshal(body, &p); code != 200 || err != nil || p.Mode != sim.ModeHang {
 		t.Fatalf("r2 profile: %d %s %v", code, body, err)
 	}
 
@@ -147,15 +147,15 @@ func TestSimFlagsPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := loadtest.SimProfile{
-		Latency:  loadtest.SimDist{Kind: loadtest.SimDistFixed, Value: 2 * time.Millisecond},
+	base := sim.Profile{
+		Latency:  sim.Dist{Kind: sim.DistFixed, Value: 2 * time.Millisecond},
 		TailProb: 0.1, TailExtra: 5 * time.Millisecond, ErrorRate: 0.2,
 	}
 	r1, r2, r3 := base, base, base
-	r1.Mode = loadtest.SimModeHang
+	r1.Mode = sim.ModeHang
 	r2.StaleFraction = 0.5
 	r3.TailProb, r3.TailExtra = 0, 0
-	for i, want := range []loadtest.SimProfile{r1, r2, r3} {
+	for i, want := range []sim.Profile{r1, r2, r3} {
 		if specs[i].Profile != want || specs[i].Addr != "127.0.0.1:0" {
 			t.Errorf("%s: %+v, want %+v", specs[i].Name, specs[i], want)
 		}

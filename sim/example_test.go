@@ -1,18 +1,18 @@
-package loadtest_test
+package sim_test
 
 import (
 	"fmt"
 	"io"
 	"net/http"
 
-	"github.com/hedgegate/hedgegate/loadtest"
+	"github.com/hedgegate/hedgegate/sim"
 )
 
 // A replica that serves a fifth of its keys one version behind, and a write
 // (Bump) that moves every key's fresh version up.
-func ExampleNewSimReplica() {
-	r, err := loadtest.NewSimReplica("r1", loadtest.SimProfile{
-		Latency:       loadtest.SimDist{Kind: loadtest.SimDistFixed},
+func ExampleNewReplica() {
+	r, err := sim.NewReplica("r1", sim.Profile{
+		Latency:       sim.Dist{Kind: sim.DistFixed},
 		StaleFraction: 0.2,
 	}, 1)
 	if err != nil {

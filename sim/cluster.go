@@ -1,4 +1,4 @@
-package loadtest
+package sim
 
 import (
 	"errors"
@@ -6,38 +6,38 @@ import (
 	"sync/atomic"
 )
 
-// SimSpec names one replica of a SimCluster.
-type SimSpec struct {
+// Spec names one replica of a Cluster.
+type Spec struct {
 	Name    string
-	Profile SimProfile
+	Profile Profile
 	// Addr is the host:port to listen on; "" means 127.0.0.1:0.
 	Addr string
 }
 
-// SimCluster is a set of replicas started together. They share one version
+// Cluster is a set of replicas started together. They share one version
 // epoch: a bump on any of them (Bump, or POST /_sim/bump) is a write that every
 // replica serves from then on.
-type SimCluster struct {
-	replicas []*SimReplica
-	byName   map[string]*SimReplica
+type Cluster struct {
+	replicas []*Replica
+	byName   map[string]*Replica
 }
 
-// NewSimCluster starts one replica per spec, in order, all with seed (each
+// NewCluster starts one replica per spec, in order, all with seed (each
 // replica mixes its name into it). Names must be unique. If one fails to start,
 // those already started are closed.
-func NewSimCluster(specs []SimSpec, seed uint64) (*SimCluster, error) {
-	c := &SimCluster{byName: make(map[string]*SimReplica, len(specs))}
+func NewCluster(specs []Spec, seed uint64) (*Cluster, error) {
+	c := &Cluster{byName: make(map[string]*Replica, len(specs))}
 	epoch := new(atomic.Int64)
 	for _, s := range specs {
 		if _, dup := c.byName[s.Name]; dup || s.Name == "" {
 			c.Close()
 			return nil, fmt.Errorf("sim cluster: replica name %q is empty or repeated", s.Name)
 		}
-		opts := []SimOption{simSharedEpoch(epoch)}
+		opts := []Option{sharedEpoch(epoch)}
 		if s.Addr != "" {
-			opts = append(opts, SimListenAddr(s.Addr))
+			opts = append(opts, ListenAddr(s.Addr))
 		}
-		r, err := NewSimReplica(s.Name, s.Profile, seed, opts...)
+		r, err := NewReplica(s.Name, s.Profile, seed, opts...)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -49,15 +49,15 @@ func NewSimCluster(specs []SimSpec, seed uint64) (*SimCluster, error) {
 }
 
 // Replicas returns the replicas in spec order.
-func (c *SimCluster) Replicas() []*SimReplica {
-	return append([]*SimReplica(nil), c.replicas...)
+func (c *Cluster) Replicas() []*Replica {
+	return append([]*Replica(nil), c.replicas...)
 }
 
 // Replica returns the replica named name, or nil.
-func (c *SimCluster) Replica(name string) *SimReplica { return c.byName[name] }
+func (c *Cluster) Replica(name string) *Replica { return c.byName[name] }
 
 // URLs returns the replicas' base URLs in spec order.
-func (c *SimCluster) URLs() []string {
+func (c *Cluster) URLs() []string {
 	urls := make([]string, len(c.replicas))
 	for i, r := range c.replicas {
 		urls[i] = r.URL()
@@ -67,7 +67,7 @@ func (c *SimCluster) URLs() []string {
 
 // Served is the sum of every replica's Served: backend requests, to divide by
 // client requests for the amplification factor.
-func (c *SimCluster) Served() int64 {
+func (c *Cluster) Served() int64 {
 	var n int64
 	for _, r := range c.replicas {
 		n += r.Served()
@@ -77,7 +77,7 @@ func (c *SimCluster) Served() int64 {
 
 // Bump makes every key's fresh version one higher on every replica and returns
 // the new epoch.
-func (c *SimCluster) Bump() int64 {
+func (c *Cluster) Bump() int64 {
 	if len(c.replicas) == 0 {
 		return 0
 	}
@@ -85,7 +85,7 @@ func (c *SimCluster) Bump() int64 {
 }
 
 // Close closes every replica and returns their errors joined.
-func (c *SimCluster) Close() error {
+func (c *Cluster) Close() error {
 	var errs []error
 	for _, r := range c.replicas {
 		errs = append(errs, r.Close())

@@ -1,4 +1,4 @@
-package loadtest
+package sim
 
 import (
 	"io"
@@ -15,18 +15,18 @@ import (
 //	POST     /_sim/refuse    mode=refuse
 //	POST     /_sim/normal    mode=normal
 //	POST     /_sim/bump      fresh versions +1 (for every replica sharing the epoch)
-//	GET      /_sim/stats     SimStats
-func (r *SimReplica) controlRoutes(mux *http.ServeMux) {
+//	GET      /_sim/stats     Stats
+func (r *Replica) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sim/profile", func(w http.ResponseWriter, _ *http.Request) {
 		r.writeJSON(w, http.StatusOK, r.Profile())
 	})
 	patch := func(w http.ResponseWriter, req *http.Request) {
-		b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, simMaxBody))
+		b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxBody))
 		if err != nil {
 			r.writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		p, err := r.updateProfile(func(p *SimProfile) error { return p.simApplyPatch(b) })
+		p, err := r.updateProfile(func(p *Profile) error { return p.applyPatch(b) })
 		if err != nil {
 			r.writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
@@ -36,12 +36,12 @@ func (r *SimReplica) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /_sim/profile", patch)
 	mux.HandleFunc("POST /_sim/profile", patch)
 	for path, mode := range map[string]string{
-		"POST /_sim/hang":   SimModeHang,
-		"POST /_sim/refuse": SimModeRefuse,
-		"POST /_sim/normal": SimModeNormal,
+		"POST /_sim/hang":   ModeHang,
+		"POST /_sim/refuse": ModeRefuse,
+		"POST /_sim/normal": ModeNormal,
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
-			p, _ := r.updateProfile(func(p *SimProfile) error { p.Mode = mode; return nil })
+			p, _ := r.updateProfile(func(p *Profile) error { p.Mode = mode; return nil })
 			r.writeJSON(w, http.StatusOK, p)
 		})
 	}

@@ -1,0 +1,50 @@
+package layout
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/hedgegate/hedgegate"
+
+// forbidden is, per package, the import paths (and their subpackages) that must
+// not be in its dependency closure. Core packages know no HTTP framework and no
+// metrics library; the load generator and the simulator are products of their
+// own and link no other hedgegate package.
+var forbidden = map[string][]string{
+	"config":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
+	"latency":  {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
+	"replicas": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
+	"hedge":    {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
+	"quorum":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
+	"loadtest": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/"},
+	"sim":      {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/"},
+}
+
+// TestImportRules reads every listed package's dependency closure with
+// `go list -deps` (go test puts its own go command first on PATH).
+func TestImportRules(t *testing.T) {
+	for pkg, bad := range forbidden {
+		t.Run(pkg, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+			}
+			deps := strings.Fields(string(out))
+			if len(deps) < 2 {
+				t.Fatalf("go list -deps %s printed %q: want the package and its dependencies", pkg, out)
+			}
+			for _, dep := range deps {
+				if dep == module+"/"+pkg {
+					continue
+				}
+				for _, b := range bad {
+					if dep == strings.TrimSuffix(b, "/") || strings.HasPrefix(dep, strings.TrimSuffix(b, "/")+"/") {
+						t.Errorf("%s depends on %s (forbidden: %s)", pkg, dep, b)
+					}
+				}
+			}
+		})
+	}
+}
