@@ -1,13 +1,14 @@
 package loadtest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The gateway series the load tester reads (see DESIGN.md, Metrics).
@@ -37,13 +38,12 @@ type MetricsSnapshot struct {
 }
 
 // Scrape fetches a Prometheus text-format endpoint and keeps the gateway sums.
-// It is a deliberately small parser: sample lines only, no histograms needed.
 func Scrape(ctx context.Context, url string) (*MetricsSnapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	// Plain text format: the parser below does not read protobuf or OpenMetrics extras.
+	// The classic text format: what every Prometheus client serves.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	// Two scrapes a run: no idle connection left behind in the shared client.
 	req.Close = true
@@ -59,102 +59,48 @@ func Scrape(ctx context.Context, url string) (*MetricsSnapshot, error) {
 	return ParseMetrics(resp.Body)
 }
 
-// ParseMetrics reads Prometheus text exposition format.
+// ParseMetrics reads the Prometheus text exposition format (with expfmt, the
+// parser Prometheus itself uses) and keeps the sums of the gateway series.
 func ParseMetrics(r io.Reader) (*MetricsSnapshot, error) {
-	s := &MetricsSnapshot{sums: map[string]float64{}, byKind: map[string]float64{}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, labels, value, err := parseSample(line)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n, err)
-		}
-		switch name {
-		case metricRequests, metricBackend, metricHedgeWins, metricBudgetDenied:
-		default:
-			continue
-		}
-		s.sums[name] += value
-		if name == metricBackend {
-			s.byKind[labels["kind"]] += value
-		}
-	}
-	return s, sc.Err()
-}
-
-// parseSample splits `name{a="b",c="d"} 1.5 [timestamp]`.
-func parseSample(line string) (name string, labels map[string]string, value float64, err error) {
-	i := strings.IndexAny(line, "{ \t")
-	if i < 0 {
-		return "", nil, 0, fmt.Errorf("no value in %q", line)
-	}
-	name, rest := line[:i], line[i:]
-	if rest[0] == '{' {
-		labels, rest, err = parseLabels(rest[1:])
-		if err != nil {
-			return "", nil, 0, err
-		}
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return "", nil, 0, fmt.Errorf("no value in %q", line)
-	}
-	value, err = strconv.ParseFloat(fields[0], 64)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
-		return "", nil, 0, fmt.Errorf("value of %s: %w", name, err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	return name, labels, value, nil
+	s := &MetricsSnapshot{sums: map[string]float64{}, byKind: map[string]float64{}}
+	for _, name := range []string{metricRequests, metricBackend, metricHedgeWins, metricBudgetDenied} {
+		mf := families[name]
+		for _, m := range mf.GetMetric() {
+			v := sampleValue(m)
+			s.sums[name] += v
+			if name == metricBackend {
+				s.byKind[labelValue(m, "kind")] += v
+			}
+		}
+	}
+	return s, nil
 }
 
-// parseLabels reads `a="b",c="d"}` and returns what follows the brace.
-func parseLabels(s string) (map[string]string, string, error) {
-	labels := map[string]string{}
-	for {
-		s = strings.TrimLeft(s, " \t,")
-		if s == "" {
-			return nil, "", fmt.Errorf("unterminated label set")
-		}
-		if s[0] == '}' {
-			return labels, s[1:], nil
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || len(s) < eq+2 || s[eq+1] != '"' {
-			return nil, "", fmt.Errorf("bad label in %q", s)
-		}
-		key := strings.TrimSpace(s[:eq])
-		s = s[eq+2:]
-		var b strings.Builder
-		closed := false
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[i]) // \\ and \"
-				}
-				continue
-			}
-			if c == '"' {
-				s = s[i+1:]
-				closed = true
-				break
-			}
-			b.WriteByte(c)
-		}
-		if !closed {
-			return nil, "", fmt.Errorf("unterminated label value for %s", key)
-		}
-		labels[key] = b.String()
+// sampleValue is a counter's, gauge's or untyped sample's value: the gateway
+// declares its series as counters, but an exposition without TYPE lines (or a
+// proxy that drops them) makes them untyped.
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
 	}
+	return m.GetUntyped().GetValue()
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // GatewayDelta is what happened between two scrapes.
