@@ -189,6 +189,34 @@ func TestWriteHTMLSelfContained(t *testing.T) {
 	}
 }
 
+// A run name that tries to end the SVG and open a script stays text in every
+// place it appears: the curve's title, the legend and the table.
+func TestWriteHTMLEscapesNamesInChart(t *testing.T) {
+	const name = `</text></title></svg><script>alert(1)</script>`
+	var b bytes.Buffer
+	if err := WriteHTML(&b, "t", []NamedSummary{{name, fakeRun(t, "", 100, time.Second, time.Millisecond)}}); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.String()
+	if strings.Contains(doc, "<script") || strings.Count(doc, "</svg>") != 1 {
+		t.Fatalf("run name reached the page as markup:\n%s", doc)
+	}
+	if n := strings.Count(doc, "&lt;script&gt;alert(1)&lt;/script&gt;"); n != 3 {
+		t.Errorf("escaped name appears %d times, want 3 (curve title, legend, table)", n)
+	}
+}
+
+func TestSig4(t *testing.T) {
+	for _, tc := range []struct {
+		ms   float64
+		want string
+	}{{0, "0.000"}, {0.0421, "0.042"}, {1.504, "1.504"}, {52.543, "52.54"}, {261.887, "261.9"}, {1234.56, "1235"}, {98765.4, "98765"}} {
+		if got := sig4(tc.ms); got != tc.want {
+			t.Errorf("sig4(%v) = %q, want %q", tc.ms, got, tc.want)
+		}
+	}
+}
+
 func TestGatewayMetrics(t *testing.T) {
 	const before = `# HELP hedgegate_requests_total Client requests.
 # TYPE hedgegate_requests_total counter
