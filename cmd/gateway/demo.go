@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,22 +9,19 @@ import (
 	"syscall"
 
 	"github.com/hedgegate/hedgegate/demo"
-	"github.com/hedgegate/hedgegate/loadtest"
 )
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gateway demo", demoUsage, stdout, stderr)
 	rate := fs.Float64("rate", 200, "requests per second of each run")
 	duration := fs.Duration("duration", 0, "length of each run (five runs; default 8s)")
 	seed := fs.Uint64("seed", 1, "seed of the simulated replicas and key draws")
 	html := fs.String("html", "hedgegate-demo.html", "HTML report to write (\"\" for none)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gateway demo: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fs.usageError("unexpected argument %q", fs.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -38,18 +34,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout)
-	demo.WriteTable(stdout, rows)
+	if err := demo.WriteTable(stdout, rows); err != nil {
+		fmt.Fprintln(stderr, "gateway demo:", err)
+		return 1
+	}
 	if *html != "" {
-		f, err := os.Create(*html)
-		if err != nil {
-			fmt.Fprintln(stderr, "gateway demo:", err)
-			return 1
-		}
-		err = loadtest.WriteHTML(f, "hedgegate demo: latency by percentile", demo.Runs(rows))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeHTMLFile(*html, "hedgegate demo: latency by percentile", demo.Runs(rows)); err != nil {
 			fmt.Fprintln(stderr, "gateway demo:", err)
 			return 1
 		}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,21 +32,59 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return runLoadtestCompare(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("gateway loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		o        loadtest.Options
-		header   = headerFlags{}
-		body     = fs.String("body", "", "request body")
-		bodyFile = fs.String("body-file", "", "read the request body from `FILE`")
-		asJSON   = fs.Bool("json", false, "print one JSON object instead of the text report")
-		outFile  = fs.String("out", "", "write raw per-request results to `FILE` as CSV: intended_unix_ns,latency_us,status,error_kind")
-		htmlFile = fs.String("html", "", "write a self-contained HTML report to `FILE`")
-		quiet    = fs.Bool("q", false, "no live progress line")
-	)
+	fs := newFlagSet("gateway loadtest", loadtestUsage, stdout, stderr)
+	f := defineLoadtestFlags(fs)
+	if code, ok := fs.parse(args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fs.usageError("unexpected arguments %q", fs.Args())
+	}
+	o, closeRaw, code := f.options(stderr)
+	if code != 0 {
+		return code
+	}
+	defer closeRaw()
+
+	// Ctrl-C ends the run early and still reports what was sent.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := loadtest.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
+		return 2
+	}
+	if err := f.report(res.Summary(), stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// loadtestFlags are gateway loadtest's flags: most fill Options directly, the
+// rest say where the body comes from and where the report goes.
+type loadtestFlags struct {
+	o                 loadtest.Options
+	header            headerFlags
+	body, bodyFile    *string
+	asJSON, quiet     *bool
+	outFile, htmlFile *string
+}
+
+func defineLoadtestFlags(fs *flagSet) *loadtestFlags {
+	f := &loadtestFlags{
+		header:   headerFlags{},
+		body:     fs.String("body", "", "request body"),
+		bodyFile: fs.String("body-file", "", "read the request body from `FILE`"),
+		asJSON:   fs.Bool("json", false, "print one JSON object instead of the text report"),
+		outFile:  fs.String("out", "", "write raw per-request results to `FILE` as CSV: intended_unix_ns,latency_us,status,error_kind"),
+		htmlFile: fs.String("html", "", "write a self-contained HTML report to `FILE`"),
+		quiet:    fs.Bool("q", false, "no live progress line"),
+	}
+	o := &f.o
 	fs.StringVar(&o.URL, "url", "", "target `URL`; each {key} is replaced by a key index (see -keys)")
 	fs.StringVar(&o.Method, "method", "GET", "HTTP method")
-	fs.Var(header, "header", "add a request header \"Name: value\" (repeatable)")
+	fs.Var(f.header, "header", "add a request header \"Name: value\" (repeatable)")
 	fs.Float64Var(&o.Rate, "rate", 0, "asked rate, requests per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of the schedule")
 	fs.IntVar(&o.Connections, "connections", loadtest.DefaultConnections, "most requests in flight (and keep-alive connections)")
@@ -59,93 +95,74 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.Seed, "seed", 1, "seed for Poisson arrivals and key draws")
 	fs.StringVar(&o.MetricsURL, "metrics", "", "gateway Prometheus `URL` (admin /metrics) to scrape before and after the run")
 	fs.StringVar(&o.Name, "name", "", "label for this run in JSON, compare and HTML reports")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gateway loadtest: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	o.Header = http.Header(header)
+	return f
+}
+
+// options completes the run's Options: the body, the progress line, the raw
+// file (closed by closeRaw). A non-zero code is the exit status of a failure
+// already reported on stderr.
+func (f *loadtestFlags) options(stderr io.Writer) (o loadtest.Options, closeRaw func(), code int) {
+	o, closeRaw = f.o, func() {}
+	o.Header = http.Header(f.header)
 	switch {
-	case *body != "" && *bodyFile != "":
+	case *f.body != "" && *f.bodyFile != "":
 		fmt.Fprintln(stderr, "gateway loadtest: -body and -body-file are exclusive")
-		return 2
-	case *body != "":
-		o.Body = []byte(*body)
-	case *bodyFile != "":
-		b, err := os.ReadFile(*bodyFile)
+		return o, closeRaw, 2
+	case *f.body != "":
+		o.Body = []byte(*f.body)
+	case *f.bodyFile != "":
+		b, err := os.ReadFile(*f.bodyFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
-			return 1
+			return o, closeRaw, 1
 		}
 		o.Body = b
 	}
-	if !*quiet && isTerminal(stderr) {
+	if !*f.quiet && isTerminal(stderr) {
 		o.Progress = stderr
 	}
-	if *outFile != "" {
-		f, err := os.Create(*outFile)
+	if *f.outFile != "" {
+		file, err := os.Create(*f.outFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
-			return 1
+			return o, closeRaw, 1
 		}
-		defer f.Close()
-		o.Raw = f
+		o.Raw = file
+		closeRaw = func() { file.Close() }
 	}
+	return o, closeRaw, 0
+}
 
-	// Ctrl-C ends the run early and still reports what was sent.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := loadtest.Run(ctx, o)
-	if err != nil {
-		fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
-		return 2
-	}
-	s := res.Summary()
+// report prints the summary as text or JSON and writes the HTML report.
+func (f *loadtestFlags) report(s loadtest.Summary, stdout, stderr io.Writer) error {
 	for _, w := range s.Warnings {
 		fmt.Fprintf(stderr, "gateway loadtest: warning: %s\n", w)
 	}
-	if *asJSON {
+	var err error
+	if *f.asJSON {
 		err = loadtest.WriteJSON(stdout, s)
 	} else {
 		err = loadtest.WriteText(stdout, s)
 	}
-	if err == nil && *htmlFile != "" {
-		name := s.Name
-		if name == "" {
-			name = "run"
-		}
-		err = writeHTMLFile(*htmlFile, "hedgegate load test", []loadtest.NamedSummary{{Name: name, Summary: s}})
+	if err != nil || *f.htmlFile == "" {
+		return err
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gateway loadtest: %v\n", err)
-		return 1
+	name := s.Name
+	if name == "" {
+		name = "run"
 	}
-	return 0
+	return writeHTMLFile(*f.htmlFile, "hedgegate load test", []loadtest.NamedSummary{{Name: name, Summary: s}})
 }
 
 func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway loadtest compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gateway loadtest compare", compareUsage, stdout, stderr)
 	htmlFile := fs.String("html", "", "also write an HTML overlay of the runs to `FILE`")
 	title := fs.String("title", "hedgegate load test comparison", "HTML report title")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway loadtest compare [-html FILE] A.json B.json ...")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+		return fs.usageError("")
 	}
 	runs, err := loadtest.LoadSummaries(fs.Args())
 	if err == nil {

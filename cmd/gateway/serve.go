@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,16 +16,16 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("gateway serve", serveUsage, stdout, stderr)
+	path := fs.String("config", "", "config `FILE` (YAML)")
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "gateway serve: -config FILE is required")
-		fs.Usage()
-		return 2
+		return fs.usageError("-config FILE is required")
+	}
+	if fs.NArg() > 0 {
+		return fs.usageError("unexpected argument %q", fs.Arg(0))
 	}
 	// Before anything else: a SIGHUP during start-up must not kill the process (the
 	// default action); it is handled once the server runs.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,8 +30,7 @@ func (f *simReplicaFlags) Set(v string) error { *f = append(*f, v); return nil }
 // of sending a signal.
 func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f simFlags
-	fs := flag.NewFlagSet("gateway sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gateway sim", simUsage, stdout, stderr)
 	fs.IntVar(&f.replicas, "replicas", 3, "number of replicas, named r1..rN")
 	fs.IntVar(&f.basePort, "base-port", 9101, "replica i listens on 127.0.0.1:base+i-1; 0 picks free ports")
 	fs.StringVar(&f.latency, "latency", "fixed:1ms", `base latency: "fixed:1ms", "uniform:1ms-3ms" or "lognormal:median=2ms,sigma=0.5"`)
@@ -44,15 +41,11 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&f.refuse, "refuse", "", "comma-separated replicas that start in refuse mode")
 	seed := fs.Uint64("seed", 1, "random seed (latency draws, errors, which keys are stale)")
 	fs.Var(&f.overrides, "replica", "per-replica profile, repeatable: NAME=latency=D,tail=P:E,error=P,stale=F,mode=normal|hang|refuse")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gateway sim: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fs.usageError("unexpected argument %q", fs.Arg(0))
 	}
 	specs, err := f.specs()
 	if err != nil {
@@ -93,6 +86,20 @@ type simFlags struct {
 	overrides          simReplicaFlags
 }
 
+// baseProfile is every replica's profile before -hang, -refuse and -replica.
+func (f *simFlags) baseProfile() (sim.Profile, error) {
+	var base sim.Profile
+	var err error
+	if base.Latency, err = sim.ParseDist(f.latency); err != nil {
+		return base, fmt.Errorf("-latency: %w", err)
+	}
+	if base.TailProb, base.TailExtra, err = sim.ParseTail(f.tail); err != nil {
+		return base, fmt.Errorf("-tail: %w", err)
+	}
+	base.ErrorRate, base.StaleFraction = f.errorRate, f.stale
+	return base, base.Validate()
+}
+
 // specs builds the replicas' specs. The most specific setting wins: the global
 // flags, then -hang/-refuse, then each -replica override in order.
 func (f *simFlags) specs() ([]sim.Spec, error) {
@@ -103,16 +110,8 @@ func (f *simFlags) specs() ([]sim.Spec, error) {
 	if basePort < 0 || basePort+n-1 > 65535 {
 		return nil, fmt.Errorf("-base-port %d: ports %d..%d are not all valid", basePort, basePort, basePort+n-1)
 	}
-	var base sim.Profile
-	var err error
-	if base.Latency, err = sim.ParseDist(f.latency); err != nil {
-		return nil, fmt.Errorf("-latency: %w", err)
-	}
-	if base.TailProb, base.TailExtra, err = sim.ParseTail(f.tail); err != nil {
-		return nil, fmt.Errorf("-tail: %w", err)
-	}
-	base.ErrorRate, base.StaleFraction = f.errorRate, f.stale
-	if err := base.Validate(); err != nil {
+	base, err := f.baseProfile()
+	if err != nil {
 		return nil, err
 	}
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,8 +18,7 @@ import (
 // runTune reads a running gateway's /debug/advisor and prints, per hedge route, what
 // each candidate hedge percentile would cost and buy.
 func runTune(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway tune", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gateway tune", tuneUsage, stdout, stderr)
 	var (
 		admin   = fs.String("admin", "", "gateway admin `URL` (admin_listen), e.g. http://127.0.0.1:9901")
 		route   = fs.String("route", "", "only this route")
@@ -29,19 +26,11 @@ func runTune(args []string, stdout, stderr io.Writer) int {
 		asJSON  = fs.Bool("json", false, "print the advisor's JSON instead of the table")
 		timeout = fs.Duration("timeout", 10*time.Second, "bound on the admin request")
 	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway tune -admin URL [-route NAME] [-target-p99 DURATION] [-json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if *admin == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+		return fs.usageError("")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -142,19 +131,7 @@ func writeRouteAdvice(w io.Writer, ra server.RouteAdvice, target time.Duration) 
 		fmt.Fprintf(w, "unhedged: p50 %s, p99 %s, p99.9 %s\n", fmtMS(u.P50), fmtMS(u.P99), fmtMS(u.P999))
 	}
 
-	cheapest := -1
-	if target > 0 {
-		limit := float64(target) / float64(time.Millisecond)
-		for i, c := range ra.Candidates {
-			if c.P99 > limit {
-				continue
-			}
-			if cheapest < 0 || c.ExtraLoad < ra.Candidates[cheapest].ExtraLoad ||
-				(c.ExtraLoad == ra.Candidates[cheapest].ExtraLoad && c.P99 < ra.Candidates[cheapest].P99) {
-				cheapest = i
-			}
-		}
-	}
+	cheapest := cheapestMeeting(ra.Candidates, target)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tpercentile\thedge delay\textra load\t\tp50\tp99\tp99.9\t")
 	for i, c := range ra.Candidates {
@@ -182,6 +159,26 @@ func writeRouteAdvice(w io.Writer, ra server.RouteAdvice, target time.Duration) 
 		fmt.Fprintf(w, "no candidate meets p99 ≤ %s\n", target)
 	}
 	return true
+}
+
+// cheapestMeeting is the index of the candidate with the least extra load (then
+// the lowest p99) whose p99 is at most target; -1 when none is, or target is 0.
+func cheapestMeeting(cands []server.CandidateAdvice, target time.Duration) int {
+	cheapest := -1
+	if target <= 0 {
+		return cheapest
+	}
+	limit := float64(target) / float64(time.Millisecond)
+	for i, c := range cands {
+		if c.P99 > limit {
+			continue
+		}
+		if cheapest < 0 || c.ExtraLoad < cands[cheapest].ExtraLoad ||
+			(c.ExtraLoad == cands[cheapest].ExtraLoad && c.P99 < cands[cheapest].P99) {
+			cheapest = i
+		}
+	}
+	return cheapest
 }
 
 // fmtDelays is the median delay, with the replicas' range when they differ.

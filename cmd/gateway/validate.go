@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -14,22 +12,13 @@ import (
 // stdout, one per line and nothing else, so scripts and editors can consume them;
 // usage errors go to stderr with exit 2.
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file to check (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway validate -config FILE")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	fs := newFlagSet("gateway validate", validateUsage, stdout, stderr)
+	path := fs.String("config", "", "config `FILE` to check (required)")
+	if code, ok := fs.parse(args); !ok {
+		return code
 	}
 	if *path == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+		return fs.usageError("")
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

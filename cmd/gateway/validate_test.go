@@ -17,15 +17,8 @@ func TestValidate(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", `
-replica_sets:
-  kv:
-    replicas:
-      - {name: r1, url: "http://127.0.0.1:9101"}
-      - {name: r2, url: "http://127.0.0.1:9102"}
-routes:
-  - {name: kv-get, match: "/kv/{key}", replica_set: kv}
-`)
+	// The README's quickstart config: what it says validates, does.
+	good := filepath.Join("..", "..", "examples", "gateway.yaml")
 	bad := write("bad.yaml", `
 replica_sets:
   kv:
