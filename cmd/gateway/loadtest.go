@@ -134,12 +134,14 @@ func (f *loadtestFlags) options(stderr io.Writer) (o loadtest.Options, closeRaw 
 }
 
 // report prints the summary as text or JSON and writes the HTML report.
+// Warnings are printed once: in the text report, or, beside JSON (which holds
+// them as data), on stderr where a person watching sees them.
 func (f *loadtestFlags) report(s loadtest.Summary, stdout, stderr io.Writer) error {
-	for _, w := range s.Warnings {
-		fmt.Fprintf(stderr, "gateway loadtest: warning: %s\n", w)
-	}
 	var err error
 	if *f.asJSON {
+		for _, w := range s.Warnings {
+			fmt.Fprintf(stderr, "gateway loadtest: warning: %s\n", w)
+		}
 		err = loadtest.WriteJSON(stdout, s)
 	} else {
 		err = loadtest.WriteText(stdout, s)

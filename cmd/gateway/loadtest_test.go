@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadtestJSON(t *testing.T) {
@@ -87,5 +88,37 @@ func TestLoadtestFlagErrors(t *testing.T) {
 		if code := runLoadtest(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
+	}
+}
+
+// A generator warning is printed once: in the text report, or on stderr beside
+// -json (whose "warnings" field holds it as data).
+func TestLoadtestWarningsPrintedOnce(t *testing.T) {
+	// One connection to a server answering in 30ms cannot keep 100 req/s: the
+	// "connections were busy" warning, whatever the machine's speed.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+	}))
+	defer srv.Close()
+	const warning = "connections were busy"
+	args := []string{"-url", srv.URL, "-rate", "100", "-duration", "100ms", "-connections", "1", "-q"}
+	for _, tc := range []struct {
+		name               string
+		extra              []string
+		inStdout, inStderr int
+	}{
+		{"text", nil, 1, 0},
+		{"json", []string{"-json"}, 1, 1}, // stdout: the JSON field
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			if code := runLoadtest(append(args, tc.extra...), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if n, m := strings.Count(stdout.String(), warning), strings.Count(stderr.String(), warning); n != tc.inStdout || m != tc.inStderr {
+				t.Errorf("warning %d times on stdout, %d on stderr; want %d and %d\nstdout:\n%s\nstderr:\n%s",
+					n, m, tc.inStdout, tc.inStderr, stdout.String(), stderr.String())
+			}
+		})
 	}
 }
