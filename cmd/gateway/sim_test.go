@@ -7,31 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hedgegate/hedgegate/sim"
 	"go.uber.org/goleak"
 )
-
-// simSyncBuffer lets the test read what runSimContext writes while it runs.
-type simSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *simSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *simSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The package has no TestMain of its own (other subcommands' tests share it),
 // so each sim test checks for leaks itself.
@@ -40,7 +21,7 @@ func TestRunSim(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr simSyncBuffer
+	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runSimContext(ctx, []string{

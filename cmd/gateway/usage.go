@@ -11,20 +11,23 @@ admin_listen. "gateway validate -config FILE" checks a file first.
 signals:
   SIGHUP             reload the config file; a file with problems is refused and
                      logged, and the running config stays
-  SIGTERM, SIGINT    drain: stop taking new requests, let those in flight finish,
-                     then exit
+  SIGTERM, SIGINT    drain: /readyz turns 503 at once, answers carry Connection:
+                     close for shutdown.drain_delay, then the listener closes and
+                     requests in flight get up to shutdown.timeout to finish
   a second signal    stop at once, without waiting for requests in flight
 
 admin listener (admin_listen):
   /metrics           Prometheus metrics
   /healthz           200 while the process runs
-  /readyz            200 once every replica set has opened its warm connections
+  /readyz            200 once every replica set has opened its warm connections,
+                     503 while draining
   /debug/replicas    per replica: in flight, error rate, latency, hedge delay
   /debug/config      the config in force
   /debug/advisor     what each hedge percentile would cost ("gateway tune" reads it)
   POST /reload       reload as SIGHUP does; 400 with the problems when refused
 
-docs: README.md (Commands; Endpoints, errors and metrics), docs/config.md (every key)
+docs: README.md (Commands; Endpoints, errors and metrics; Rolling deploys),
+      docs/config.md (every key, shutdown among them)
 `
 
 const validateUsage = `usage: gateway validate -config FILE
