@@ -1,12 +1,10 @@
 package hedge
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/hedgegate/hedgegate/config"
@@ -14,38 +12,8 @@ import (
 )
 
 // The advisor predicts, from the replicas' latency histograms, what a hedge route would
-// cost and buy at each candidate hedge percentile, before an operator changes it.
-//
-// Model. A request's primary goes to a replica drawn uniformly from the set; attempt
-// i+1 goes to a replica not yet tried (uniformly) if nothing has answered by
-// t(i+1) = t(i) + delay(replica of attempt i), as the engine arms its timer; at most
-// min(max_attempts, replicas) attempts. Attempt latencies are independent draws from
-// their replicas' histograms, so for one sequence of replicas
-//
-//	P(L > t) = Π over attempts launched by t of P(V_i > t − t_i)
-//
-// and the extra load is Σ_i P(no attempt before i has answered by t_i). Every order
-// is weighted equally (enumerated exactly up to maxAdviceSequences, else a fixed-seed
-// sample; the last attempt's replica is folded in as a mixture of the untried ones).
-// The math is exact over the histogram bars: no simulation noise, and the same
-// snapshot always gives the same answer.
-//
-// Budget. When the would-be extra load exceeds what the budget grants per request
-// (ratio + min_per_second / request rate), each hedge is granted with probability f,
-// solved so the extra load equals the cap, and a denied hedge ends the request's
-// hedging (attempt i happens with probability f^(i−1)). The engine looks again after
-// a denial, but the budget refills at a steady rate that every request's tries
-// compete for: against the engine on a fake clock this rule predicted p99 within 3%,
-// while granting each re-look at random predicted half the measured p99
-// (advisor_validate_test.go).
-//
-// Limits, all documented in docs/tuning.md: the real picker prefers faster and less
-// busy replicas, so a uniform primary is pessimistic when replicas differ; failures
-// and retries are not modelled; latencies are assumed independent (a shared cause — a
-// GC pause on every replica, a slow key — hedging cannot beat); and the histograms
-// hold cancelled losers' elapsed times, so when the route already hedges, latency
-// beyond its current delay is under-represented and candidates with longer delays
-// look better than they will be (Candidate.Optimistic).
+// cost and buy at each candidate hedge percentile, before an operator changes it. The
+// model and its limits are described in advisor_model.go.
 
 // maxAdviceSequences bounds the replica orders evaluated per candidate. Three
 // attempts over ten replicas is 720 orders; beyond the bound a fixed-seed sample keeps
@@ -56,9 +24,9 @@ const maxAdviceSequences = 1024
 // few to predict from (the engine itself would still be using initial_delay).
 var ErrNotEnoughSamples = errors.New("not enough samples")
 
-// AdvisorPercentiles returns the percentiles the advisor evaluates by default — 50,
+// advisorPercentiles returns the percentiles the advisor evaluates by default — 50,
 // 75, 90, 95, 99, 99.9 — plus configured, ascending and without duplicates.
-func AdvisorPercentiles(configured float64) []float64 {
+func advisorPercentiles(configured float64) []float64 {
 	ps := []float64{50, 75, 90, 95, 99, 99.9}
 	if !slices.Contains(ps, configured) {
 		ps = append(ps, configured)
@@ -67,18 +35,18 @@ func AdvisorPercentiles(configured float64) []float64 {
 	return ps
 }
 
-// ReplicaLatency is one replica's latency histogram as the advisor reads it.
-type ReplicaLatency struct {
+// replicaLatency is one replica's latency histogram as the advisor reads it.
+type replicaLatency struct {
 	Name string
 	// Bars are the histogram's distinct values with their counts (latency.Snapshot's
 	// Bars). Order does not matter.
 	Bars []latency.Bar
 }
 
-// AdviceInput is what the advisor needs about one hedge route.
-type AdviceInput struct {
+// adviceInput is what the advisor needs about one hedge route.
+type adviceInput struct {
 	// Replicas of the route's set, each with its histogram. At least one.
-	Replicas []ReplicaLatency
+	Replicas []replicaLatency
 	// Hedge holds the route's percentile (the configured row), min_delay, max_delay
 	// and max_attempts. A zero MaxDelay means no upper clamp; max_attempts < 1 is 1.
 	Hedge config.Hedge
@@ -90,7 +58,7 @@ type AdviceInput struct {
 	// MinSamples is latency.min_samples: a replica with fewer samples makes Advise
 	// fail with ErrNotEnoughSamples. Values below 1 are 1.
 	MinSamples int
-	// Percentiles are the candidates, each in (0, 100]. Nil: AdvisorPercentiles of
+	// Percentiles are the candidates, each in (0, 100]. Nil: advisorPercentiles of
 	// Hedge.Percentile.
 	Percentiles []float64
 }
@@ -106,7 +74,7 @@ type Candidate struct {
 	// Configured: this is the route's hedge.percentile.
 	Configured bool
 	// Delays is each replica's hedge delay at Percentile, clamped to
-	// [min_delay, max_delay], in AdviceInput.Replicas order.
+	// [min_delay, max_delay], in adviceInput.Replicas order.
 	Delays []time.Duration
 	// ExtraLoad is the expected extra attempts per request, after the budget.
 	ExtraLoad float64
@@ -126,7 +94,7 @@ type Candidate struct {
 
 // Advice is the advisor's answer for one route.
 type Advice struct {
-	// Samples per replica, in AdviceInput.Replicas order.
+	// Samples per replica, in adviceInput.Replicas order.
 	Samples []int64
 	// BudgetCap is the extra attempts per request the budget grants:
 	// ratio + min_per_second / RequestRate (ratio alone when the rate is unknown).
@@ -137,62 +105,8 @@ type Advice struct {
 	Candidates []Candidate
 }
 
-// dist is one replica's latency distribution, ready for survival look-ups.
-type dist struct {
-	vals  []int64   // distinct values in ns, ascending
-	cum   []int64   // cum[i]: samples with a value ≤ vals[i]
-	above []float64 // above[i]: share of samples with a value ≥ vals[i]; above[len] = 0
-	n     int64
-}
-
-func newDist(bars []latency.Bar) dist {
-	bs := slices.Clone(bars)
-	slices.SortFunc(bs, func(a, b latency.Bar) int { return cmp.Compare(a.Value, b.Value) })
-	var d dist
-	for _, b := range bs {
-		if b.Count <= 0 {
-			continue
-		}
-		d.n += b.Count
-		if k := len(d.vals); k > 0 && d.vals[k-1] == int64(b.Value) {
-			d.cum[k-1] = d.n
-			continue
-		}
-		d.vals = append(d.vals, int64(b.Value))
-		d.cum = append(d.cum, d.n)
-	}
-	d.above = make([]float64, len(d.vals)+1)
-	for i := range d.vals {
-		below := int64(0)
-		if i > 0 {
-			below = d.cum[i-1]
-		}
-		d.above[i] = float64(d.n-below) / float64(d.n)
-	}
-	return d
-}
-
-// survival is P(V > x).
-func (d *dist) survival(x int64) float64 {
-	i := sort.Search(len(d.vals), func(i int) bool { return d.vals[i] > x })
-	return d.above[i]
-}
-
-// quantile is the p-th percentile as hdrhistogram-go computes it — the first value
-// whose cumulative count reaches p/100 × n rounded — so delays match the engine's.
-func (d *dist) quantile(p float64) time.Duration {
-	rank := int64(1)
-	if r := p/100*float64(d.n) + 0.5; r >= float64(d.n) {
-		rank = d.n
-	} else if r >= 1 {
-		rank = int64(r)
-	}
-	i := sort.Search(len(d.cum), func(i int) bool { return d.cum[i] >= rank })
-	return time.Duration(d.vals[i])
-}
-
-// Advise predicts each candidate percentile's extra load and client latency.
-func Advise(in AdviceInput) (Advice, error) {
+// advise predicts each candidate percentile's extra load and client latency.
+func advise(in adviceInput) (Advice, error) {
 	n := len(in.Replicas)
 	if n == 0 {
 		return Advice{}, errors.New("advisor: no replicas")
@@ -209,11 +123,11 @@ func Advise(in AdviceInput) (Advice, error) {
 		}
 	}
 	if len(thin) > 0 {
-		return Advice{}, fmt.Errorf("%w: replica %s (min %d)", ErrNotEnoughSamples, joinComma(thin), minSamples)
+		return Advice{}, fmt.Errorf("%w: replica %s (min %d)", ErrNotEnoughSamples, strings.Join(thin, ", "), minSamples)
 	}
 	percentiles := in.Percentiles
 	if percentiles == nil {
-		percentiles = AdvisorPercentiles(in.Hedge.Percentile)
+		percentiles = advisorPercentiles(in.Hedge.Percentile)
 	}
 	for _, p := range percentiles {
 		if !(p > 0 && p <= 100) {
@@ -236,233 +150,29 @@ func Advise(in AdviceInput) (Advice, error) {
 
 	configured := m.delays(in.Hedge, in.Hedge.Percentile)
 	for _, p := range percentiles {
-		c := Candidate{Percentile: p, Configured: p == in.Hedge.Percentile, BudgetFraction: 1}
-		ds := m.delays(in.Hedge, p)
-		c.Delays = make([]time.Duration, n)
-		for i, d := range ds {
-			c.Delays[i] = time.Duration(d)
-			c.Optimistic = c.Optimistic || (attempts > 1 && d > configured[i])
-		}
-		c.UncappedExtraLoad = m.extra(ds, 1)
-		c.ExtraLoad = c.UncappedExtraLoad
-		if c.UncappedExtraLoad > adv.BudgetCap {
-			c.BudgetCapped = true
-			c.BudgetFraction = m.fraction(ds, adv.BudgetCap)
-			c.ExtraLoad = m.extra(ds, c.BudgetFraction)
-		}
-		c.Latency = m.latencies(ds, attempts, c.BudgetFraction)
-		adv.Candidates = append(adv.Candidates, c)
+		adv.Candidates = append(adv.Candidates, m.candidate(in.Hedge, p, configured, adv.BudgetCap))
 	}
 	return adv, nil
 }
 
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
+// candidate predicts hedge percentile p; configured are the delays at the route's own.
+func (m *model) candidate(h config.Hedge, p float64, configured []int64, budgetCap float64) Candidate {
+	c := Candidate{Percentile: p, Configured: p == h.Percentile, BudgetFraction: 1}
+	ds := m.delays(h, p)
+	c.Delays = make([]time.Duration, len(ds))
+	for i, d := range ds {
+		c.Delays[i] = time.Duration(d)
+		c.Optimistic = c.Optimistic || (m.k > 1 && d > configured[i])
 	}
-	return out
-}
-
-// model is one route's replicas and the orders its attempts may visit them in.
-type model struct {
-	dists []dist
-	all   dist // every replica's samples, each replica weighted equally
-	// seqs are the replicas of attempts 1..k−1 (all k when k = 1), distinct. The last
-	// attempt's replica is drawn from the rest; as nothing follows it, only its
-	// survival matters, and that is a mixture: no need to enumerate it.
-	seqs   [][]int
-	k      int     // attempts per request at most
-	launch []int64 // scratch for extra: when each attempt was sent
-}
-
-func newModel(dists []dist, k int) *model {
-	n := len(dists)
-	m := &model{dists: dists, k: k, launch: make([]int64, k)}
-	m.seqs = sequences(n, max(k-1, 1))
-	// The equal-weight mixture: above is averaged at every value of any replica.
-	var vals []int64
-	for _, d := range dists {
-		vals = append(vals, d.vals...)
+	c.UncappedExtraLoad = m.extra(ds, 1)
+	c.ExtraLoad = c.UncappedExtraLoad
+	if c.UncappedExtraLoad > budgetCap {
+		c.BudgetCapped = true
+		c.BudgetFraction = m.fraction(ds, budgetCap)
+		c.ExtraLoad = m.extra(ds, c.BudgetFraction)
 	}
-	slices.Sort(vals)
-	m.all.vals = slices.Compact(vals)
-	m.all.above = make([]float64, len(m.all.vals)+1)
-	for i, v := range m.all.vals {
-		var sum float64
-		for j := range dists {
-			sum += dists[j].survival(v - 1) // share at or above v
-		}
-		m.all.above[i] = sum / float64(n)
-	}
-	return m
-}
-
-// surv is P(V > x) for attempt i (0-based) of seq: its replica's, or for the last
-// attempt, the mixture of the replicas seq has not tried.
-func (m *model) surv(seq []int, i int, x int64) float64 {
-	if x < 0 {
-		return 1
-	}
-	if i < len(seq) {
-		return m.dists[seq[i]].survival(x)
-	}
-	s := float64(len(m.dists)) * m.all.survival(x)
-	for _, r := range seq {
-		s -= m.dists[r].survival(x)
-	}
-	return max(s/float64(len(m.dists)-len(seq)), 0)
-}
-
-// delays is each replica's hedge delay (ns) at percentile p, clamped as the engine
-// does.
-func (m *model) delays(h config.Hedge, p float64) []int64 {
-	out := make([]int64, len(m.dists))
-	for i := range m.dists {
-		d := max(m.dists[i].quantile(p), h.MinDelay.D(), 1)
-		if h.MaxDelay > 0 {
-			d = min(d, h.MaxDelay.D())
-		}
-		out[i] = int64(d)
-	}
-	return out
-}
-
-// extra is the expected extra attempts per request when each hedge is granted with
-// probability f, and a denied one ends the request's hedging.
-func (m *model) extra(delays []int64, f float64) float64 {
-	if m.k < 2 {
-		return 0
-	}
-	var sum float64
-	for _, seq := range m.seqs {
-		sum += m.extraFrom(seq, 1, delays[seq[0]], 1, delays, f)
-	}
-	return sum / float64(len(m.seqs))
-}
-
-// extraFrom is the expected number of attempts i.. sent, given attempts before i
-// went out at m.launch[:i], attempt i's try at tau, and w the probability that the
-// budget granted every hedge so far.
-func (m *model) extraFrom(seq []int, i int, tau int64, w float64, delays []int64, f float64) float64 {
-	if i >= m.k {
-		return 0
-	}
-	// The try happens only while nothing sent so far has answered.
-	alive := 1.0
-	for l := range i {
-		alive *= m.surv(seq, l, tau-m.launch[l])
-	}
-	if alive == 0 {
-		return 0
-	}
-	sum := w * f * alive
-	if i+1 < m.k {
-		m.launch[i] = tau
-		sum += m.extraFrom(seq, i+1, tau+delays[seq[i]], w*f, delays, f)
-	}
-	return sum
-}
-
-// fraction solves extra(delays, f) = budget for f in [0, 1]; extra grows with f.
-func (m *model) fraction(delays []int64, budget float64) float64 {
-	lo, hi := 0.0, 1.0
-	for range 30 { // 1e-9: far below what a histogram can tell
-		mid := (lo + hi) / 2
-		if m.extra(delays, mid) > budget {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return lo
-}
-
-// survival is P(L > t) for a request using at most attempts attempts, each hedge
-// granted with probability f. A request answered by t has an attempt with
-// V_i ≤ t − t_i, and every attempt sent by t was sent while nothing had answered, so
-// the survivals at t alone decide.
-func (m *model) survival(t int64, delays []int64, attempts int, f float64) float64 {
-	var sum float64
-	for _, seq := range m.seqs {
-		p := m.surv(seq, 0, t)
-		if attempts > 1 && p > 0 {
-			p *= m.pending(seq, 1, delays[seq[0]], t, delays, attempts, f)
-		}
-		sum += p
-	}
-	return sum / float64(len(m.seqs))
-}
-
-// pending is P(no attempt i.. answers by t) when attempt i's try is at tau.
-func (m *model) pending(seq []int, i int, tau, t int64, delays []int64, attempts int, f float64) float64 {
-	if i >= attempts || tau > t {
-		return 1
-	}
-	p := m.surv(seq, i, t-tau)
-	if p > 0 && i+1 < attempts {
-		p *= m.pending(seq, i+1, tau+delays[seq[i]], t, delays, attempts, f)
-	}
-	return (1 - f) + f*p
-}
-
-// latencies finds p50, p99 and p99.9: the smallest t (ns) with P(L > t) ≤ 1 − q.
-func (m *model) latencies(delays []int64, attempts int, f float64) Latencies {
-	// No request outlasts its primary: the slowest replica's slowest sample bounds all.
-	var hi int64
-	for _, d := range m.dists {
-		hi = max(hi, d.vals[len(d.vals)-1])
-	}
-	q := func(p float64) time.Duration {
-		// A tolerance for float sums: 1 − 0.99 is not exactly 0.01.
-		target := 1 - p + 1e-9
-		lo, up := int64(0), hi
-		for lo < up {
-			mid := lo + (up-lo)/2
-			if m.survival(mid, delays, attempts, f) <= target {
-				up = mid
-			} else {
-				lo = mid + 1
-			}
-		}
-		return time.Duration(lo)
-	}
-	return Latencies{P50: q(0.5), P99: q(0.99), P999: q(0.999)}
-}
-
-// sequences lists the orders in which k attempts may visit n replicas: every ordered
-// k-tuple of distinct replicas, or a fixed-seed sample of maxAdviceSequences of them
-// when there are more.
-func sequences(n, k int) [][]int {
-	total := 1.0
-	for i := range k {
-		total *= float64(n - i)
-	}
-	var out [][]int
-	if total <= maxAdviceSequences {
-		var walk func(prefix []int)
-		walk = func(prefix []int) {
-			if len(prefix) == k {
-				out = append(out, slices.Clone(prefix))
-				return
-			}
-			for r := range n {
-				if !slices.Contains(prefix, r) {
-					walk(append(prefix, r))
-				}
-			}
-		}
-		walk(make([]int, 0, k))
-		return out
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range maxAdviceSequences {
-		out = append(out, rng.Perm(n)[:k])
-	}
-	return out
+	c.Latency = m.latencies(ds, m.k, c.BudgetFraction)
+	return c
 }
 
 // RequestRate is the budget's view of the request rate: requests counted in its 10s
@@ -480,16 +190,16 @@ func (b *Budget) RequestRate() float64 {
 // route's hedge settings, budget and request rate. percentiles nil: the default set.
 // Only hedge plans can be advised.
 func (p *Plan) Advise(percentiles []float64) (Advice, error) {
-	if p.strategy != config.StrategyHedge {
-		return Advice{}, fmt.Errorf("advisor: route %q uses strategy %s; only hedge routes are modelled", p.route, p.strategy)
+	if _, ok := p.strategy.(*hedgeStrategy); !ok {
+		return Advice{}, fmt.Errorf("advisor: route %q uses strategy %s; only hedge routes are modelled", p.route, p.strategyName)
 	}
-	in := AdviceInput{
+	in := adviceInput{
 		Hedge: config.Hedge{
-			Percentile:   p.percentile,
-			InitialDelay: config.Duration(p.initialDelay),
-			MinDelay:     config.Duration(p.minDelay),
-			MaxDelay:     config.Duration(p.maxDelay),
-			MaxAttempts:  p.maxAttempts,
+			Percentile:   p.delays.percentile,
+			InitialDelay: config.Duration(p.delays.initial),
+			MinDelay:     config.Duration(p.delays.minimum),
+			MaxDelay:     config.Duration(p.delays.maximum),
+			MaxAttempts:  p.mode.maxAttempts,
 		},
 		Budget:      config.Budget{Ratio: p.budget.ratio, MinPerSecond: p.budget.floor / budgetWindow.Seconds()},
 		RequestRate: p.budget.RequestRate(),
@@ -497,7 +207,7 @@ func (p *Plan) Advise(percentiles []float64) (Advice, error) {
 		Percentiles: percentiles,
 	}
 	for _, rep := range p.set.Replicas {
-		in.Replicas = append(in.Replicas, ReplicaLatency{Name: rep.Name, Bars: rep.Latency().Snapshot().Bars()})
+		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: rep.Latency().Snapshot().Bars()})
 	}
-	return Advise(in)
+	return advise(in)
 }

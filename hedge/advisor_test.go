@@ -16,8 +16,8 @@ import (
 )
 
 // twoPoint is a histogram with fast of n samples at 1ms and the rest at 50ms.
-func twoPoint(name string, fast, n int64) ReplicaLatency {
-	return ReplicaLatency{Name: name, Bars: []latency.Bar{
+func twoPoint(name string, fast, n int64) replicaLatency {
+	return replicaLatency{Name: name, Bars: []latency.Bar{
 		{Value: time.Millisecond, Count: fast},
 		{Value: 50 * time.Millisecond, Count: n - fast},
 	}}
@@ -26,7 +26,7 @@ func twoPoint(name string, fast, n int64) ReplicaLatency {
 // heavyTail records n samples into a real HDR window: lognormal(median, sigma) with
 // tailProb of them tailExtra slower, at evenly spaced quantiles so the histogram
 // is the same every run.
-func heavyTail(name string, n int, median time.Duration, sigma, tailProb float64, tailExtra time.Duration) ReplicaLatency {
+func heavyTail(name string, n int, median time.Duration, sigma, tailProb float64, tailExtra time.Duration) replicaLatency {
 	t0 := time.Unix(1000, 0)
 	w := latency.NewWindow(time.Minute, 1, func() time.Time { return t0 })
 	every := int(math.Round(1 / tailProb))
@@ -38,7 +38,7 @@ func heavyTail(name string, n int, median time.Duration, sigma, tailProb float64
 		}
 		w.Record(d)
 	}
-	return ReplicaLatency{Name: name, Bars: w.Snapshot().Bars()}
+	return replicaLatency{Name: name, Bars: w.Snapshot().Bars()}
 }
 
 func hedgeSettings(p float64) config.Hedge {
@@ -58,12 +58,12 @@ func candidate(t *testing.T, a Advice, p float64) Candidate {
 }
 
 func TestAdviseTwoPointHistogram(t *testing.T) {
-	in := AdviceInput{
-		Replicas: []ReplicaLatency{twoPoint("r1", 980, 1000), twoPoint("r2", 980, 1000), twoPoint("r3", 980, 1000)},
+	in := adviceInput{
+		Replicas: []replicaLatency{twoPoint("r1", 980, 1000), twoPoint("r2", 980, 1000), twoPoint("r3", 980, 1000)},
 		Hedge:    hedgeSettings(95),
 		Budget:   config.Budget{Ratio: 1},
 	}
-	a, err := Advise(in)
+	a, err := advise(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +93,12 @@ func TestAdviseTwoPointHistogram(t *testing.T) {
 }
 
 func TestAdviseHigherPercentileHedgesLess(t *testing.T) {
-	reps := []ReplicaLatency{
+	reps := []replicaLatency{
 		heavyTail("r1", 20000, 2*time.Millisecond, 0.3, 0.05, 40*time.Millisecond),
 		heavyTail("r2", 20000, 2*time.Millisecond, 0.3, 0.05, 40*time.Millisecond),
 		heavyTail("r3", 20000, 3*time.Millisecond, 0.5, 0.02, 60*time.Millisecond),
 	}
-	a, err := Advise(AdviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 1},
+	a, err := advise(adviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 1},
 		Percentiles: []float64{99.9, 50, 75, 90, 95, 99, 95}})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestAdviseHigherPercentileHedgesLess(t *testing.T) {
 // TestAdviseAgreesWithMonteCarlo checks the exact math against a brute-force
 // simulation of the same model (seeded), budget fraction included.
 func TestAdviseAgreesWithMonteCarlo(t *testing.T) {
-	reps := []ReplicaLatency{
+	reps := []replicaLatency{
 		heavyTail("r1", 5000, 2*time.Millisecond, 0.3, 0.05, 40*time.Millisecond),
 		heavyTail("r2", 5000, 2*time.Millisecond, 0.6, 0.05, 40*time.Millisecond),
 		heavyTail("r3", 5000, 4*time.Millisecond, 0.3, 0.01, 80*time.Millisecond),
@@ -152,7 +152,7 @@ func TestAdviseAgreesWithMonteCarlo(t *testing.T) {
 		{"p75 capped hard", 75, 0.05},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := Advise(AdviceInput{Replicas: reps, Hedge: hedgeSettings(tc.p), Budget: config.Budget{Ratio: tc.ratio},
+			a, err := advise(adviceInput{Replicas: reps, Hedge: hedgeSettings(tc.p), Budget: config.Budget{Ratio: tc.ratio},
 				Percentiles: []float64{tc.p}})
 			if err != nil {
 				t.Fatal(err)
@@ -174,7 +174,7 @@ func TestAdviseAgreesWithMonteCarlo(t *testing.T) {
 	}
 }
 
-func monteCarlo(reps []ReplicaLatency, delays []time.Duration, attempts int, f float64, n int) (float64, Latencies) {
+func monteCarlo(reps []replicaLatency, delays []time.Duration, attempts int, f float64, n int) (float64, Latencies) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	draw := make([]func() time.Duration, len(reps))
 	for i, r := range reps {
@@ -215,7 +215,7 @@ func monteCarlo(reps []ReplicaLatency, delays []time.Duration, attempts int, f f
 }
 
 func TestAdviseBudget(t *testing.T) {
-	reps := []ReplicaLatency{twoPoint("r1", 980, 1000), twoPoint("r2", 980, 1000), twoPoint("r3", 980, 1000)}
+	reps := []replicaLatency{twoPoint("r1", 980, 1000), twoPoint("r2", 980, 1000), twoPoint("r3", 980, 1000)}
 	const wouldBe = 0.02 + 0.02*0.02
 	for _, tc := range []struct {
 		name       string
@@ -233,7 +233,7 @@ func TestAdviseBudget(t *testing.T) {
 		{"no budget, no hedges", config.Budget{}, 100, 0, true, 50 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := Advise(AdviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: tc.budget, RequestRate: tc.rate})
+			a, err := advise(adviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: tc.budget, RequestRate: tc.rate})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,20 +267,20 @@ func TestAdviseDegenerateInputs(t *testing.T) {
 	good := twoPoint("r1", 980, 1000)
 	for _, tc := range []struct {
 		name    string
-		in      AdviceInput
+		in      adviceInput
 		wantErr string
 		isThin  bool
 	}{
-		{"no replicas", AdviceInput{Hedge: hedgeSettings(95)}, "no replicas", false},
-		{"a replica without samples", AdviceInput{Replicas: []ReplicaLatency{good, {Name: "r2"}}, Hedge: hedgeSettings(95)},
+		{"no replicas", adviceInput{Hedge: hedgeSettings(95)}, "no replicas", false},
+		{"a replica without samples", adviceInput{Replicas: []replicaLatency{good, {Name: "r2"}}, Hedge: hedgeSettings(95)},
 			"not enough samples: replica r2 has 0 (min 1)", true},
-		{"below min_samples", AdviceInput{Replicas: []ReplicaLatency{good, twoPoint("r2", 9, 10)}, Hedge: hedgeSettings(95), MinSamples: 50},
+		{"below min_samples", adviceInput{Replicas: []replicaLatency{good, twoPoint("r2", 9, 10)}, Hedge: hedgeSettings(95), MinSamples: 50},
 			"not enough samples: replica r2 has 10 (min 50)", true},
-		{"percentile out of range", AdviceInput{Replicas: []ReplicaLatency{good}, Hedge: hedgeSettings(95), Percentiles: []float64{0}},
+		{"percentile out of range", adviceInput{Replicas: []replicaLatency{good}, Hedge: hedgeSettings(95), Percentiles: []float64{0}},
 			"percentile 0 is outside", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Advise(tc.in)
+			_, err := advise(tc.in)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
 			}
@@ -292,14 +292,14 @@ func TestAdviseDegenerateInputs(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		in   AdviceInput
+		in   adviceInput
 	}{
-		{"one replica", AdviceInput{Replicas: []ReplicaLatency{good}, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 1}}},
-		{"max_attempts 1", AdviceInput{Replicas: []ReplicaLatency{good, good}, Budget: config.Budget{Ratio: 1},
+		{"one replica", adviceInput{Replicas: []replicaLatency{good}, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 1}}},
+		{"max_attempts 1", adviceInput{Replicas: []replicaLatency{good, good}, Budget: config.Budget{Ratio: 1},
 			Hedge: config.Hedge{Percentile: 95, MaxAttempts: 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := Advise(tc.in)
+			a, err := advise(tc.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,13 +313,13 @@ func TestAdviseDegenerateInputs(t *testing.T) {
 }
 
 func TestAdvisorPercentiles(t *testing.T) {
-	if got, want := AdvisorPercentiles(95), []float64{50, 75, 90, 95, 99, 99.9}; !slices.Equal(got, want) {
-		t.Errorf("AdvisorPercentiles(95) = %v, want %v", got, want)
+	if got, want := advisorPercentiles(95), []float64{50, 75, 90, 95, 99, 99.9}; !slices.Equal(got, want) {
+		t.Errorf("advisorPercentiles(95) = %v, want %v", got, want)
 	}
-	if got, want := AdvisorPercentiles(97.5), []float64{50, 75, 90, 95, 97.5, 99, 99.9}; !slices.Equal(got, want) {
-		t.Errorf("AdvisorPercentiles(97.5) = %v, want %v", got, want)
+	if got, want := advisorPercentiles(97.5), []float64{50, 75, 90, 95, 97.5, 99, 99.9}; !slices.Equal(got, want) {
+		t.Errorf("advisorPercentiles(97.5) = %v, want %v", got, want)
 	}
-	a, err := Advise(AdviceInput{Replicas: []ReplicaLatency{twoPoint("r1", 98, 100), twoPoint("r2", 98, 100)}, Hedge: hedgeSettings(97.5)})
+	a, err := advise(adviceInput{Replicas: []replicaLatency{twoPoint("r1", 98, 100), twoPoint("r2", 98, 100)}, Hedge: hedgeSettings(97.5)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestPlanAdvise(t *testing.T) {
 		}
 	}
 	for range 500 {
-		p.Budget().Request()
+		p.Budget().request()
 	}
 	if got := p.Budget().RequestRate(); got != 50 {
 		t.Errorf("request rate %v, want 500 requests / 10s window", got)
@@ -406,15 +406,15 @@ func TestPlanAdvise(t *testing.T) {
 
 func BenchmarkAdvise(b *testing.B) {
 	for _, n := range []int{3, 10} {
-		var reps []ReplicaLatency
+		var reps []replicaLatency
 		for i := range n {
 			reps = append(reps, heavyTail("r", 50000, 2*time.Millisecond, 0.3+0.05*float64(i), 0.05, 40*time.Millisecond))
 		}
-		in := AdviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 0.1, MinPerSecond: 10}, RequestRate: 300}
+		in := adviceInput{Replicas: reps, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 0.1, MinPerSecond: 10}, RequestRate: 300}
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Advise(in); err != nil {
+				if _, err := advise(in); err != nil {
 					b.Fatal(err)
 				}
 			}

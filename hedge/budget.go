@@ -34,8 +34,8 @@ type Budget struct {
 	sumExtra float64
 }
 
-// NewBudget builds a budget from a route's settings; now nil means time.Now.
-func NewBudget(cfg config.Budget, now func() time.Time) *Budget {
+// newBudget builds a budget from a route's settings; now nil means time.Now.
+func newBudget(cfg config.Budget, now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
 	}
@@ -47,8 +47,8 @@ func NewBudget(cfg config.Budget, now func() time.Time) *Budget {
 	}
 }
 
-// Request counts one client request: it deposits ratio attempts into the window.
-func (b *Budget) Request() {
+// request counts one client request: it deposits ratio attempts into the window.
+func (b *Budget) request() {
 	b.mu.Lock()
 	b.advance()
 	b.requests[b.cur]++
@@ -56,8 +56,8 @@ func (b *Budget) Request() {
 	b.mu.Unlock()
 }
 
-// TryExtra withdraws one extra attempt, or reports false when the window has none left.
-func (b *Budget) TryExtra() bool {
+// tryExtra withdraws one extra attempt, or reports false when the window has none left.
+func (b *Budget) tryExtra() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance()

@@ -26,13 +26,13 @@ func TestBudgetBoundsExtraAttempts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &fakeClock{t: time.Unix(1000, 0)}
-			b := NewBudget(config.Budget{Ratio: tc.ratio, MinPerSecond: tc.floor}, c.now)
+			b := newBudget(config.Budget{Ratio: tc.ratio, MinPerSecond: tc.floor}, c.now)
 			for range tc.requests {
-				b.Request()
+				b.request()
 			}
 			got := 0
 			for range 10 * (tc.wantExtras + 10) {
-				if b.TryExtra() {
+				if b.tryExtra() {
 					got++
 				}
 			}
@@ -45,27 +45,27 @@ func TestBudgetBoundsExtraAttempts(t *testing.T) {
 
 func TestBudgetWindowSlides(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1000, 0)}
-	b := NewBudget(config.Budget{Ratio: 0.5}, c.now)
+	b := newBudget(config.Budget{Ratio: 0.5}, c.now)
 	for range 10 {
-		b.Request()
+		b.request()
 	}
 	for range 5 {
-		if !b.TryExtra() {
+		if !b.tryExtra() {
 			t.Fatal("denied within ratio")
 		}
 	}
-	if b.TryExtra() {
+	if b.tryExtra() {
 		t.Fatal("granted past ratio × requests")
 	}
 	// After the window passes, both the old requests and the old extras expire:
 	// calm periods bank nothing for later.
 	c.advance(budgetWindow + time.Second)
-	if b.TryExtra() {
+	if b.tryExtra() {
 		t.Error("granted with no requests in the window")
 	}
-	b.Request()
-	b.Request()
-	if !b.TryExtra() || b.TryExtra() {
+	b.request()
+	b.request()
+	if !b.tryExtra() || b.tryExtra() {
 		t.Error("want exactly one extra for two new requests at ratio 0.5")
 	}
 }

@@ -294,7 +294,7 @@ func TestReloadedPlanKeepsBudgetAndFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same.budget != old.budget || same.quorum.floor != old.quorum.floor {
+	if same.budget != old.budget || quorumFloor(same) != quorumFloor(old) {
 		t.Error("unchanged settings: a reload must keep the budget and the monotonic floor")
 	}
 	changed := *rc
@@ -304,7 +304,7 @@ func TestReloadedPlanKeepsBudgetAndFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fresh.budget == old.budget || fresh.quorum.floor == old.quorum.floor {
+	if fresh.budget == old.budget || quorumFloor(fresh) == quorumFloor(old) {
 		t.Error("changed settings: the budget and the floor must be rebuilt")
 	}
 }

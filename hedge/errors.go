@@ -3,28 +3,28 @@ package hedge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"syscall"
 
 	"github.com/hedgegate/hedgegate/config"
 )
 
-// Failure is the kind of a failed attempt. It is what retry.on names, and it labels
-// attempt detail in error bodies; it never carries unbounded text into metrics.
-type Failure string
+// failureKind is why an attempt gave no usable answer. The first four are what
+// retry.on names; it labels attempt detail in error bodies ("connect_failure: ...")
+// and never carries unbounded text into metrics.
+type failureKind string
 
 const (
-	FailureNone         Failure = ""
-	FailureConnect      Failure = config.RetryConnectFailure
-	FailureReset        Failure = config.RetryReset
-	FailureTimeout      Failure = config.RetryTimeout
-	FailureStatus       Failure = "status"    // an HTTP answer the route treats as failed
-	FailureCancelled    Failure = "cancelled" // a loser, cancelled once the result was decided
-	FailureBodyTooLarge Failure = "body_too_large"
-	FailureOther        Failure = "other"
+	noFailure        failureKind = ""
+	failConnect      failureKind = config.RetryConnectFailure
+	failReset        failureKind = config.RetryReset
+	failTimeout      failureKind = config.RetryTimeout
+	failStatus       failureKind = "status"    // an HTTP answer the route treats as failed
+	failCancelled    failureKind = "cancelled" // a loser, cancelled once the result was decided
+	failBodyTooLarge failureKind = "body_too_large"
+	failNoVersion    failureKind = "no_version" // a quorum answer whose version could not be read
+	failOther        failureKind = "other"
 )
 
 // Sentinel causes used to tell why an attempt's context ended.
@@ -35,86 +35,35 @@ var (
 
 // classify names the failure behind a transport error. attemptCtx is the attempt's own
 // context, whose cause says whether the engine cancelled it.
-func classify(attemptCtx context.Context, err error) Failure {
+func classify(attemptCtx context.Context, err error) failureKind {
 	switch cause := context.Cause(attemptCtx); {
 	case errors.Is(cause, errAttemptTimeout):
-		return FailureTimeout
+		return failTimeout
 	case errors.Is(cause, errLost):
-		return FailureCancelled
+		return failCancelled
 	case cause != nil:
 		// The request's own context ended (deadline or client gone).
 		if errors.Is(cause, context.DeadlineExceeded) {
-			return FailureTimeout
+			return failTimeout
 		}
-		return FailureCancelled
+		return failCancelled
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return FailureConnect
+		return failConnect
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return FailureConnect
+		return failConnect
 	}
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
-		return FailureReset
+		return failReset
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		return FailureTimeout
+		return failTimeout
 	}
-	return FailureOther
-}
-
-// retryPolicy is retry.on, compiled once per route.
-type retryPolicy struct {
-	connect, reset, timeout, any5xx bool
-	statuses                        map[int]bool
-}
-
-func newRetryPolicy(on []string) (retryPolicy, error) {
-	p := retryPolicy{statuses: map[int]bool{}}
-	for _, item := range on {
-		switch item {
-		case config.RetryConnectFailure:
-			p.connect = true
-		case config.RetryReset:
-			p.reset = true
-		case config.RetryTimeout:
-			p.timeout = true
-		case config.Retry5xx:
-			p.any5xx = true
-		default:
-			code, err := strconv.Atoi(item)
-			if err != nil || code < 400 || code > 599 {
-				return p, fmt.Errorf("retry.on: unknown condition %q", item)
-			}
-			p.statuses[code] = true
-		}
-	}
-	return p, nil
-}
-
-// retryableStatus says whether an HTTP answer counts as a failed attempt. Anything
-// else, 4xx included, is a final answer: the replica said something definite.
-func (p retryPolicy) retryableStatus(code int) bool {
-	return (p.any5xx && code >= 500) || p.statuses[code]
-}
-
-func (p retryPolicy) retryableFailure(f Failure) bool {
-	switch f {
-	case FailureConnect:
-		return p.connect
-	case FailureReset:
-		return p.reset
-	case FailureTimeout:
-		return p.timeout
-	case FailureStatus:
-		return true // only statuses listed in retry.on are classed as failures
-	case FailureBodyTooLarge:
-		return false // another replica will send the same large body
-	}
-	return false
+	return failOther
 }
 
 // Outcome is why a request got no usable answer.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/quorum"
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
@@ -182,4 +183,12 @@ func get(t testing.TB, path string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// quorumFloor is a quorum plan's monotonic floor (nil for other plans).
+func quorumFloor(p *Plan) *quorum.Floor {
+	if q, ok := p.strategy.(*quorumStrategy); ok {
+		return q.floor
+	}
+	return nil
 }

@@ -1,5 +1,10 @@
 package hedge
 
+import (
+	"context"
+	"time"
+)
+
 // Kind says why an attempt was sent; it labels backend request metrics.
 type Kind uint8
 
@@ -44,13 +49,84 @@ type Observer interface {
 	QuorumDivergence(route, replica string)
 }
 
-// NopObserver ignores everything; it is the default when a Plan has no observer.
-type NopObserver struct{}
+// nopObserver ignores everything; it is the default when a Plan has no observer.
+type nopObserver struct{}
 
-func (NopObserver) AttemptStarted(string, string, Kind) {}
-func (NopObserver) HedgeWon(string)                     {}
-func (NopObserver) BudgetDenied(string)                 {}
-func (NopObserver) QuorumResult(string, string)         {}
-func (NopObserver) QuorumDivergence(string, string)     {}
+func (nopObserver) AttemptStarted(string, string, Kind) {}
+func (nopObserver) HedgeWon(string)                     {}
+func (nopObserver) BudgetDenied(string)                 {}
+func (nopObserver) QuorumResult(string, string)         {}
+func (nopObserver) QuorumDivergence(string, string)     {}
 
-var _ Observer = NopObserver{}
+var _ Observer = nopObserver{}
+
+// Tracer follows each attempt from launch to its outcome, with the request's context:
+// the hook for one trace span per attempt. Unlike an Observer it is per request and
+// may put values (a span) into the attempt's context. Nil in Options: no tracing, at
+// no cost.
+type Tracer interface {
+	// StartAttempt is called as an attempt launches, on the request's goroutine, with
+	// the request's context. The context it returns is the attempt's: the request sent
+	// to the replica carries it, so a transport can pass the span on (traceparent).
+	// end is called exactly once, after the request is done with the attempt (for the
+	// winner, once its body has been served and Result.Close called).
+	StartAttempt(ctx context.Context, start AttemptStart) (attemptCtx context.Context, end func(AttemptEnd))
+}
+
+// AttemptStart is an attempt as it launches.
+type AttemptStart struct {
+	Route, Replica string
+	Kind           Kind
+	// Delay is what launched it: the hedge delay (for a hedge sent after denied looks
+	// at the budget, the last look's wait) or the retry's backoff. 0 for the attempts a
+	// strategy sends up front.
+	Delay time.Duration
+}
+
+// AttemptEnd is how an attempt ended.
+type AttemptEnd struct {
+	Outcome AttemptOutcome
+	// Status is the replica's HTTP status; 0 when it gave none.
+	Status int
+	// Elapsed runs from launch to the answer's headers (and, for the answers the
+	// strategy reads whole, its body), or to the failure.
+	Elapsed time.Duration
+	// Err says why it failed or was cancelled, when it did.
+	Err error
+}
+
+// AttemptOutcome is what became of one attempt. (Outcome is a different thing: why a
+// whole request got no answer.)
+type AttemptOutcome uint8
+
+const (
+	// AttemptWon: its answer was served.
+	AttemptWon AttemptOutcome = iota
+	// AttemptLost: it answered acceptably, but another answer was served.
+	AttemptLost
+	// AttemptCancelled: still running when the request was decided or the client left.
+	AttemptCancelled
+	// AttemptFailed: it failed (connect, reset, timeout, a status retry.on lists, an
+	// unreadable version, a body too large), including a failed answer passed on
+	// because nothing better came.
+	AttemptFailed
+	// AttemptStale: it answered with a version below the request's floor. Reserved
+	// for the client-carried version floor; no attempt ends so yet.
+	AttemptStale
+)
+
+func (o AttemptOutcome) String() string {
+	switch o {
+	case AttemptWon:
+		return "won"
+	case AttemptLost:
+		return "lost"
+	case AttemptCancelled:
+		return "cancelled"
+	case AttemptFailed:
+		return "failed"
+	case AttemptStale:
+		return "stale"
+	}
+	return "unknown"
+}

@@ -1,7 +1,7 @@
 // Package hedge is hedgegate's attempt engine: it sends one read to several replicas
 // — after a latency-percentile delay, in parallel, or to all for a quorum — and
-// decides the answer. One engine runs every strategy; a strategy only changes how many
-// attempts are planned up front, when extra ones launch, and when the result is decided.
+// decides the answer. One engine runs every strategy; a strategy is a scheduler (when
+// attempts launch, how many at once) and a collector (when the result is decided).
 //
 // Every attempt beyond a request's planned ones spends the route's Budget, so the extra
 // load is bounded by the request rate, on a calm day and in an outage alike.
@@ -30,8 +30,10 @@ const (
 
 // Options are a Plan's collaborators. Every field may be left zero.
 type Options struct {
-	// Observer is told about attempts, hedge wins and budget denials. Nil: NopObserver.
+	// Observer is told about attempts, hedge wins and budget denials. Nil: nothing is.
 	Observer Observer
+	// Tracer follows every attempt from launch to outcome. Nil: no tracing.
+	Tracer Tracer
 	// Picker chooses among untried replicas. Nil: power-of-two-choices seeded by Seed.
 	Picker replicas.Picker
 	// Seed seeds the default picker. Zero is a valid seed.
@@ -59,30 +61,26 @@ type Options struct {
 // Plan is one route's immutable attempt policy, built once from config. Do runs it
 // with fresh per-request state, so a Plan is safe for concurrent use.
 type Plan struct {
-	route     string
-	strategy  string
-	set       *replicas.Set
-	transport http.RoundTripper
-	picker    replicas.Picker
-	observer  Observer
-	budget    *Budget
-	retry     retryPolicy
-	backoff   backoff
-
-	percentile   float64
-	initialDelay time.Duration
-	minDelay     time.Duration
-	maxDelay     time.Duration
-	maxAttempts  int
-	planned      int // attempts sent at once, outside the budget
-	minSamples   int64
+	route      string
+	set        *replicas.Set
+	transport  http.RoundTripper
+	picker     replicas.Picker
+	observer   Observer
+	tracer     Tracer
+	budget     *Budget
+	retry      retryPolicy
+	backoff    backoff
+	delays     percentileDelay // what HedgeDelay reports; the hedge strategy's delays
+	minSamples int64
 
 	autoTimeout  bool
 	fixedTimeout time.Duration
 	timeout      time.Duration
 	maxBody      int64
 
-	quorum *quorumPlan // nil unless the strategy is quorum
+	strategyName string
+	strategy     strategy
+	mode         attemptMode // strategy.mode(), read once
 
 	budgetCfg config.Budget // what budget was built from, to carry it over on reload
 }
@@ -97,20 +95,23 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
 	}
 	p := &Plan{
-		route:        route.Name,
-		strategy:     route.Strategy,
-		set:          set,
-		transport:    set.Transport(),
-		picker:       opts.Picker,
-		observer:     opts.Observer,
-		budget:       NewBudget(route.Budget, opts.Now),
-		budgetCfg:    route.Budget,
-		retry:        retry,
-		backoff:      backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
-		percentile:   route.Hedge.Percentile,
-		initialDelay: route.Hedge.InitialDelay.D(),
-		minDelay:     route.Hedge.MinDelay.D(),
-		maxDelay:     route.Hedge.MaxDelay.D(),
+		route:     route.Name,
+		set:       set,
+		transport: set.Transport(),
+		picker:    opts.Picker,
+		observer:  opts.Observer,
+		tracer:    opts.Tracer,
+		budget:    newBudget(route.Budget, opts.Now),
+		budgetCfg: route.Budget,
+		retry:     retry,
+		backoff:   backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
+		delays: percentileDelay{
+			percentile: route.Hedge.Percentile,
+			initial:    route.Hedge.InitialDelay.D(),
+			minimum:    route.Hedge.MinDelay.D(),
+			maximum:    route.Hedge.MaxDelay.D(),
+			minSamples: int64(opts.MinSamples),
+		},
 		minSamples:   int64(opts.MinSamples),
 		autoTimeout:  route.AttemptTimeout.Auto,
 		fixedTimeout: route.AttemptTimeout.Fixed,
@@ -127,7 +128,7 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		p.picker = replicas.NewP2C(opts.Seed)
 	}
 	if p.observer == nil {
-		p.observer = NopObserver{}
+		p.observer = nopObserver{}
 	}
 	if p.backoff.randN == nil {
 		p.backoff.randN = rand.Int64N
@@ -135,41 +136,48 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 	if p.maxBody <= 0 {
 		p.maxBody = 8 << 20
 	}
-	n := len(set.Replicas)
-	switch route.Strategy {
-	case config.StrategyHedge, "":
-		p.strategy = config.StrategyHedge
-		p.planned = 1
-		// Each attempt goes to a replica the request has not tried: the set caps it.
-		p.maxAttempts = min(max(1, route.Hedge.MaxAttempts), n)
-	case config.StrategyParallel:
-		// Replacements for failed fan-out attempts go to replicas not yet tried.
-		p.planned = min(max(1, route.Parallel.Fanout), n)
-		p.maxAttempts = n
-	case config.StrategyQuorum:
-		q, err := newQuorumPlan(route, n)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: %w", route.Name, err)
-		}
-		if prev := opts.Previous; prev != nil && prev.quorum != nil && prev.quorum.floor != nil &&
-			q.floor != nil && prev.quorum.cfg.Version == route.Quorum.Version &&
-			prev.quorum.cfg.Monotonic == route.Quorum.Monotonic {
-			q.floor = prev.quorum.floor
-		}
-		p.quorum = q
-		p.planned = n
-		p.maxAttempts = n
-	default:
-		return nil, fmt.Errorf("route %q: unknown strategy %q", route.Name, route.Strategy)
+	s, err := p.newStrategy(route, opts.Previous)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", route.Name, err)
 	}
+	p.use(s)
 	return p, nil
 }
 
-// Route is the route's name.
-func (p *Plan) Route() string { return p.route }
+// newStrategy builds the route's scheduler and collector pair for the plan's set.
+func (p *Plan) newStrategy(route *config.Route, prev *Plan) (strategy, error) {
+	n := len(p.set.Replicas)
+	p.strategyName = route.Strategy
+	switch route.Strategy {
+	case config.StrategyHedge, "":
+		p.strategyName = config.StrategyHedge
+		// Each attempt goes to a replica the request has not tried: the set caps it.
+		return &hedgeStrategy{maxAttempts: min(max(1, route.Hedge.MaxAttempts), n),
+			delays: &p.delays, retry: &p.retry, backoff: &p.backoff}, nil
+	case config.StrategyParallel:
+		// Replacements for failed fan-out attempts go to replicas not yet tried.
+		return &parallelStrategy{fanout: min(max(1, route.Parallel.Fanout), n), maxAttempts: n,
+			retry: &p.retry, backoff: &p.backoff}, nil
+	case config.StrategyQuorum:
+		return newQuorumStrategy(route, n, prev)
+	}
+	return nil, fmt.Errorf("unknown strategy %q", route.Strategy)
+}
 
-// Strategy is hedge, parallel or quorum.
-func (p *Plan) Strategy() string { return p.strategy }
+// use makes s the plan's strategy. Only NewPlan (and tests that bring their own
+// strategy) call it, before the plan serves.
+func (p *Plan) use(s strategy) {
+	p.strategy, p.mode = s, s.mode()
+	p.mode.maxAttempts = min(p.mode.maxAttempts, len(p.set.Replicas))
+}
+
+// previousStrategy is prev's strategy, or nil.
+func previousStrategy(prev *Plan) strategy {
+	if prev == nil {
+		return nil
+	}
+	return prev.strategy
+}
 
 // Set is the replica set the plan sends to.
 func (p *Plan) Set() *replicas.Set { return p.set }
@@ -180,13 +188,7 @@ func (p *Plan) Budget() *Budget { return p.budget }
 // HedgeDelay is how long a hedge route waits on an attempt to rep before sending the
 // next: rep's configured latency percentile, clamped to [min_delay, max_delay], or
 // initial_delay while rep has fewer than min_samples samples.
-func (p *Plan) HedgeDelay(rep *replicas.Replica) time.Duration {
-	w := rep.Latency()
-	if w.Count() < p.minSamples {
-		return p.initialDelay
-	}
-	return min(max(w.Quantile(p.percentile), p.minDelay), p.maxDelay)
-}
+func (p *Plan) HedgeDelay(rep *replicas.Replica) time.Duration { return p.delays.delay(rep) }
 
 // AttemptTimeout bounds one attempt to rep until its response headers arrive:
 // fixed, or rep's p99.9 × 1.5 clamped to [10ms, route timeout] once rep has
@@ -200,7 +202,7 @@ func (p *Plan) AttemptTimeout(rep *replicas.Replica) time.Duration {
 	if !p.autoTimeout {
 		return p.fixedTimeout
 	}
-	if p.quorum != nil {
+	if p.mode.autoTimeoutIsRoute {
 		return p.timeout
 	}
 	w := rep.Latency()

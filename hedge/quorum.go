@@ -1,10 +1,8 @@
 package hedge
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -12,21 +10,23 @@ import (
 	"github.com/hedgegate/hedgegate/quorum"
 )
 
-// FailureNoVersion is an answer whose version could not be read: it does not count
-// toward agreement.
-const FailureNoVersion Failure = "no_version"
-
-// QuorumInfo describes how a quorum route's answer was agreed; the server turns it into
-// the X-Quorum and X-Quorum-Version headers.
-type QuorumInfo struct {
-	Agreeing, Asked int
-	Version         string
-	Result          string
-}
-
-// quorumPlan is a quorum route's collector settings, built once.
-type quorumPlan struct {
+// quorumStrategy is strategy: quorum. Every replica is asked at once (the route's
+// constant work, outside the budget) and the collector waits for `read` answers that
+// agree on a version (quorum.Decide).
+//
+// A quorum never retries, by decision. Every replica is asked up front, so a retry
+// could only go to a replica already asked, and none is right: a second answer from
+// one replica is no second vote (counting it would let one replica agree with itself;
+// not counting it makes the retry pure cost); the replica that just failed is the one
+// likeliest to fail again, so the retry would spend the budget where it buys least, in
+// the outage the budget exists to bound; and a quorum's redundancy is already its N−R
+// spare replicas, a failed answer tolerated while `read` others agree. A fault on a
+// reused connection before any answer is retried by net/http's transport itself for
+// GET and HEAD. So retry.on only says which answers count as failed (a listed status
+// does not vote), and the attempt timeout cancels (nothing could be sent beside it).
+type quorumStrategy struct {
 	route     string
+	replicas  int
 	extractor *quorum.Extractor
 	// needsBody: versions come from bodies (hash or JSON pointer), or conflict latest
 	// may have to serve an answer at the deadline, after its stream was cancelled.
@@ -36,16 +36,20 @@ type quorumPlan struct {
 	cfg       config.Quorum // what it was built from, to carry the floor over on reload
 }
 
-func newQuorumPlan(route *config.Route, replicas int) (*quorumPlan, error) {
+// newQuorumStrategy builds route's quorum for a set of n replicas. The monotonic floor
+// of prev (the plan this one replaces, or nil) carries over while the version and
+// monotonic settings are unchanged: a reload must not forget versions already served.
+func newQuorumStrategy(route *config.Route, n int, prev *Plan) (*quorumStrategy, error) {
 	ex, err := quorum.NewExtractor(route.Quorum.Version)
 	if err != nil {
 		return nil, err
 	}
-	q := &quorumPlan{
+	q := &quorumStrategy{
 		route:     route.Name,
+		replicas:  n,
 		extractor: ex,
 		needsBody: ex.NeedsBody() || route.Quorum.Conflict == config.ConflictLatest,
-		base:      quorum.Policy{Read: route.Quorum.Read, Asked: replicas, Conflict: route.Quorum.Conflict},
+		base:      quorum.Policy{Read: route.Quorum.Read, Asked: n, Conflict: route.Quorum.Conflict},
 		cfg:       route.Quorum,
 	}
 	if m := route.Quorum.Monotonic; m.Enabled {
@@ -53,38 +57,50 @@ func newQuorumPlan(route *config.Route, replicas int) (*quorumPlan, error) {
 			return nil, err
 		}
 	}
+	if old, ok := previousStrategy(prev).(*quorumStrategy); ok && old.floor != nil && q.floor != nil &&
+		old.cfg.Version == q.cfg.Version && old.cfg.Monotonic == q.cfg.Monotonic {
+		q.floor = old.floor
+	}
 	return q, nil
 }
 
-// bodyRead is how much of an answer's body an attempt reads before reporting it.
-type bodyRead uint8
-
-const (
-	// readNone: the winner's body streams (hedge and parallel routes).
-	readNone bodyRead = iota
-	// readSmall: a body of known length up to loserDrainLimit is read, larger ones
-	// stream. A quorum with header versions keeps several answers until it decides;
-	// read, they give their connections back to the pool whichever one wins, instead
-	// of being torn down when the losers are cancelled.
-	readSmall
-	// readAll: the whole body, up to limits.max_response_body_bytes.
-	readAll
-)
-
-// bodyRead says what the request's attempts read of their answers' bodies.
-func (r *run) bodyRead() bodyRead {
-	switch {
-	case r.quorum == nil:
-		return readNone
-	case r.plan.quorum.needsBody:
-		return readAll
+func (q *quorumStrategy) mode() attemptMode {
+	m := attemptMode{maxAttempts: q.replicas, read: readSmall, cutAtTimeout: true, autoTimeoutIsRoute: true}
+	if q.needsBody {
+		m.read = readAll
 	}
-	return readSmall
+	return m
 }
 
-// quorumRun is one request's answers.
-type quorumRun struct {
-	plan     *quorumPlan
+func (q *quorumStrategy) begin(req *http.Request, body []byte) (*http.Request, scheduler, collector) {
+	qr := &quorumRequest{strategy: q, policy: q.base}
+	if q.floor != nil {
+		qr.key = quorum.Key(q.route, req.URL.Path, req.URL.RawQuery, body)
+		qr.policy = q.floor.Policy(qr.key, q.base)
+	}
+	if req.Method == http.MethodHead && q.extractor.NeedsBody() {
+		// A HEAD answer has no body to take a version from: ask for the whole answer
+		// and hand back only its headers (nginx's proxy_cache_convert_head does the
+		// same), so Content-Length is still the real one.
+		get := *req
+		get.Method = http.MethodGet
+		req, qr.head = &get, true
+	}
+	return req, qr, qr
+}
+
+// QuorumInfo describes how a quorum route's answer was agreed; the server turns it into
+// the X-Quorum and X-Quorum-Version headers.
+type QuorumInfo struct {
+	Agreeing, Asked int
+	Version         string
+	Result          string
+}
+
+// quorumRequest is one request's quorum: its scheduler asks everyone and is done; its
+// collector gathers the answers.
+type quorumRequest struct {
+	strategy *quorumStrategy
 	key      string
 	policy   quorum.Policy
 	head     bool // a HEAD sent to the replicas as GET: answer with headers only
@@ -92,28 +108,27 @@ type quorumRun struct {
 	attempts []*attempt // the attempt behind each answer
 }
 
-func (q *quorumPlan) start(req *http.Request, body []byte) *quorumRun {
-	qr := &quorumRun{plan: q, policy: q.base}
-	if q.floor != nil {
-		qr.key = quorum.Key(q.route, req.URL.Path, req.URL.RawQuery, body)
-		qr.policy = q.floor.Policy(qr.key, q.base)
+func (q *quorumRequest) start(l launcher) {
+	for l.launch(KindPrimary, nil, 0) {
 	}
-	return qr
 }
 
-// collectQuorum adds a finished attempt's answer and decides once agreement is reached
-// or no longer possible.
-func (r *run) collectQuorum(a *attempt) (*Result, error, bool) {
-	q := r.quorum
+func (q *quorumRequest) ended(launcher, *attempt) {}
+func (q *quorumRequest) slow(launcher, *attempt)  {}
+func (q *quorumRequest) wake(launcher)            {}
+
+// collect adds a finished attempt's answer and decides once agreement is reached or
+// no longer possible.
+func (q *quorumRequest) collect(d decider, a *attempt) (*Result, error, bool) {
 	ans := quorum.Answer{Replica: a.replica.Name}
 	switch {
-	case a.failure != FailureNone:
+	case a.failure != noFailure:
 		ans.Err = errors.New(string(a.failure))
 	default:
-		v, err := q.plan.extractor.Extract(a.resp.StatusCode, a.resp.Header, a.body)
+		v, err := q.strategy.extractor.Extract(a.resp.StatusCode, a.resp.Header, a.body)
 		if err != nil {
 			ans.Err = err
-			a.failure, a.err = FailureNoVersion, err
+			a.failure, a.err = failNoVersion, err
 		} else {
 			ans.Version = v
 			a.version = v.Raw
@@ -121,67 +136,65 @@ func (r *run) collectQuorum(a *attempt) (*Result, error, bool) {
 	}
 	q.answers = append(q.answers, ans)
 	q.attempts = append(q.attempts, a)
-	d := quorum.Decide(q.answers, q.policy)
-	if !d.Decided {
+	dec := quorum.Decide(q.answers, q.policy)
+	if !dec.Decided {
 		return nil, nil, false
 	}
-	res, err := r.decideQuorum(d)
+	res, err := q.decide(d, dec)
 	return res, err, true
 }
 
-// decideQuorum serves a decided quorum's winner, or turns its refusal into an *Error.
-func (r *run) decideQuorum(d quorum.Decision) (*Result, error) {
-	q := r.quorum
-	obs, route := r.plan.observer, r.plan.route
-	obs.QuorumResult(route, string(d.Result))
-	if d.Winner < 0 {
-		r.finish()
-		e := &Error{Outcome: OutcomeNoQuorum, Attempts: r.reports()}
-		switch d.Result {
+// exhausted is not reached in practice: once every replica has answered, Decide decides.
+func (q *quorumRequest) exhausted(d decider) (*Result, error) {
+	return nil, d.fail(OutcomeAllFailed, "every attempt failed")
+}
+
+// expired decides a quorum whose deadline passed with the answers that came: under
+// conflict latest the best one is still served (its body was buffered); otherwise 504.
+func (q *quorumRequest) expired(d decider) (*Result, error) {
+	if !d.deadlinePassed() {
+		return nil, d.expiredError()
+	}
+	dec := quorum.DecideAtDeadline(q.answers, q.policy)
+	if dec.Winner >= 0 && q.attempts[dec.Winner].body == nil {
+		dec = quorum.Decision{Decided: true, Result: quorum.ResultDeadline, Winner: -1}
+	}
+	return q.decide(d, dec)
+}
+
+// decide serves a decided quorum's winner, or turns its refusal into an *Error.
+func (q *quorumRequest) decide(d decider, dec quorum.Decision) (*Result, error) {
+	obs, route := d.observer(), d.route()
+	obs.QuorumResult(route, string(dec.Result))
+	if dec.Winner < 0 {
+		switch dec.Result {
 		case quorum.ResultStale:
-			e.Outcome = OutcomeStale
-			e.Message = fmt.Sprintf("stale quorum: replicas agree only on version %s, older than one already served", d.Version)
+			return nil, d.fail(OutcomeStale, fmt.Sprintf("stale quorum: replicas agree only on version %s, older than one already served", dec.Version))
 		case quorum.ResultDeadline:
-			e.Outcome = OutcomeDeadline
-			e.Message = fmt.Sprintf("deadline exceeded before %d replicas agreed", q.policy.Read)
-		default:
-			e.Message = fmt.Sprintf("no quorum: fewer than %d of %d replicas agree on a version", q.policy.Read, q.policy.Asked)
+			return nil, d.fail(OutcomeDeadline, fmt.Sprintf("deadline exceeded before %d replicas agreed", q.policy.Read))
 		}
-		return nil, e
+		return nil, d.fail(OutcomeNoQuorum, fmt.Sprintf("no quorum: fewer than %d of %d replicas agree on a version", q.policy.Read, q.policy.Asked))
 	}
 	for _, ans := range q.answers {
-		if ans.Err == nil && !ans.Version.Equal(d.Version) {
+		if ans.Err == nil && !ans.Version.Equal(dec.Version) {
 			obs.QuorumDivergence(route, ans.Replica)
 		}
 	}
-	if q.plan.floor != nil {
+	if f := q.strategy.floor; f != nil {
 		// Before the answer leaves: a concurrent read of the same key must not then be
 		// served anything older.
-		q.plan.floor.Observe(q.key, d.Version)
+		f.Observe(q.key, dec.Version)
 	}
-	win := q.attempts[d.Winner]
-	res := r.win(win)
-	res.Quorum = &QuorumInfo{Agreeing: d.Agreeing, Asked: q.policy.Asked, Version: d.Version.Raw, Result: string(d.Result)}
+	win := q.attempts[dec.Winner]
+	res := d.win(win)
+	res.Quorum = &QuorumInfo{Agreeing: dec.Agreeing, Asked: q.policy.Asked, Version: dec.Version.Raw, Result: string(dec.Result)}
 	if win.body != nil {
-		resp := *win.resp
-		resp.Header = win.resp.Header.Clone()
+		resp := bufferedResponse(win.resp, win.body)
 		resp.Header.Set("Content-Length", strconv.Itoa(len(win.body)))
-		resp.Body = io.NopCloser(bytes.NewReader(win.body))
-		resp.ContentLength = int64(len(win.body))
 		if q.head {
 			resp.Body = http.NoBody
 		}
-		res.Response = &resp
+		res.Response = resp
 	}
 	return res, nil
-}
-
-// abortQuorum decides a quorum whose deadline passed with the answers that came: under
-// conflict latest the best one is still served (its body was buffered); otherwise 504.
-func (r *run) abortQuorum() (*Result, error) {
-	d := quorum.DecideAtDeadline(r.quorum.answers, r.quorum.policy)
-	if d.Winner >= 0 && r.quorum.attempts[d.Winner].body == nil {
-		d = quorum.Decision{Decided: true, Result: quorum.ResultDeadline, Winner: -1}
-	}
-	return r.decideQuorum(d)
 }

@@ -168,7 +168,7 @@ func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
 		// is the look 20ms later (30ms). Another request arrives at 35ms and tops the
 		// budget up to one: the next look, 40ms later (70ms), gets the hedge.
 		time.Sleep(35 * time.Millisecond)
-		p.Budget().Request()
+		p.Budget().request()
 		res := <-done
 		res.Close()
 		if res.Replica != "r2" || len(ft.sent) != 2 || ft.sent[1].at != 70*time.Millisecond {

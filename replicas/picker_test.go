@@ -32,9 +32,9 @@ func TestPickTrivial(t *testing.T) {
 func TestPickAvoidsSlow(t *testing.T) {
 	clk := newFakeClock()
 	a, b, slow := testReplica("a", clk), testReplica("b", clk), testReplica("slow", clk)
-	feed(a, 50, 10*time.Millisecond, OutcomeSuccess)
-	feed(b, 50, 10*time.Millisecond, OutcomeSuccess)
-	feed(slow, 50, 200*time.Millisecond, OutcomeSuccess)
+	feed(a, 50, 10*time.Millisecond, VerdictSuccess)
+	feed(b, 50, 10*time.Millisecond, VerdictSuccess)
+	feed(slow, 50, 200*time.Millisecond, VerdictSuccess)
 	all := []*Replica{a, b, slow}
 
 	c := pickCounts(NewP2C(1), all, 10000)
@@ -59,17 +59,17 @@ func TestPickAvoidsSlow(t *testing.T) {
 
 // answerAround answers successfully in d ± 20%, uniformly: real latencies vary, and
 // the variation is what lets P2C compare replicas of equal means fairly.
-func answerAround(d time.Duration, _ *Replica) func(*Replica) (time.Duration, Outcome) {
+func answerAround(d time.Duration, _ *Replica) func(*Replica) (time.Duration, Verdict) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	return func(*Replica) (time.Duration, Outcome) {
-		return d*8/10 + time.Duration(rng.Int64N(int64(d)*4/10)), OutcomeSuccess
+	return func(*Replica) (time.Duration, Verdict) {
+		return d*8/10 + time.Duration(rng.Int64N(int64(d)*4/10)), VerdictSuccess
 	}
 }
 
 // simulate picks once per 10ms of the injected clock for steps picks; each picked
 // replica answers at once as answer says. It returns the counts of the second half.
 func simulate(p Picker, clk *fakeClock, all []*Replica, steps int,
-	answer func(*Replica) (time.Duration, Outcome)) map[string]int {
+	answer func(*Replica) (time.Duration, Verdict)) map[string]int {
 	counts := make(map[string]int)
 	for i := range steps {
 		clk.Advance(10 * time.Millisecond)
@@ -86,12 +86,12 @@ func TestPickAvoidsErrors(t *testing.T) {
 	clk := newFakeClock()
 	a, b, bad := testReplica("a", clk), testReplica("b", clk), testReplica("bad", clk)
 	for _, r := range []*Replica{a, b, bad} {
-		feed(r, 50, 10*time.Millisecond, OutcomeSuccess)
+		feed(r, 50, 10*time.Millisecond, VerdictSuccess)
 	}
 	// bad fails half its attempts, with answers as slow as the others' (5xx).
 	for range 50 {
-		feed(bad, 1, 10*time.Millisecond, OutcomeSuccess)
-		feed(bad, 1, 10*time.Millisecond, OutcomeFailure)
+		feed(bad, 1, 10*time.Millisecond, VerdictSuccess)
+		feed(bad, 1, 10*time.Millisecond, VerdictFailure)
 	}
 	all := []*Replica{a, b, bad}
 	c := pickCounts(NewP2C(3), all, 10000)
@@ -114,24 +114,24 @@ func TestPickAvoidsErrors(t *testing.T) {
 func TestPickHungInflight(t *testing.T) {
 	clk := newFakeClock()
 	a, hung := testReplica("a", clk), testReplica("hung", clk)
-	feed(a, 10, 10*time.Millisecond, OutcomeSuccess)
-	feed(hung, 10, 5*time.Millisecond, OutcomeSuccess)
+	feed(a, 10, 10*time.Millisecond, VerdictSuccess)
+	feed(hung, 10, 5*time.Millisecond, VerdictSuccess)
 	end := hung.Begin()
 	clk.Advance(100 * time.Millisecond)
-	feed(a, 1, 10*time.Millisecond, OutcomeSuccess)
+	feed(a, 1, 10*time.Millisecond, VerdictSuccess)
 	c := pickCounts(NewP2C(9), []*Replica{a, hung}, 1000)
 	if c["a"] != 1000 {
 		t.Errorf("hung replica picked: %v", c)
 	}
-	end(time.Second, OutcomeFailure)
+	end(time.Second, VerdictFailure)
 }
 
 func TestPickInflight(t *testing.T) {
 	clk := newFakeClock()
 	a, b := testReplica("a", clk), testReplica("b", clk)
-	feed(a, 10, 10*time.Millisecond, OutcomeSuccess)
-	feed(b, 10, 10*time.Millisecond, OutcomeSuccess)
-	var ends []func(time.Duration, Outcome)
+	feed(a, 10, 10*time.Millisecond, VerdictSuccess)
+	feed(b, 10, 10*time.Millisecond, VerdictSuccess)
+	var ends []func(time.Duration, Verdict)
 	for range 3 {
 		ends = append(ends, a.Begin())
 	}
@@ -140,7 +140,7 @@ func TestPickInflight(t *testing.T) {
 		t.Errorf("busy replica picked: %v", c)
 	}
 	for _, end := range ends {
-		end(10*time.Millisecond, OutcomeSuccess)
+		end(10*time.Millisecond, VerdictSuccess)
 	}
 }
 
@@ -148,8 +148,8 @@ func TestPickInflight(t *testing.T) {
 func TestPickNewReplica(t *testing.T) {
 	clk := newFakeClock()
 	a, b, fresh := testReplica("a", clk), testReplica("b", clk), testReplica("new", clk)
-	feed(a, 50, 10*time.Millisecond, OutcomeSuccess)
-	feed(b, 50, 10*time.Millisecond, OutcomeSuccess)
+	feed(a, 50, 10*time.Millisecond, VerdictSuccess)
+	feed(b, 50, 10*time.Millisecond, VerdictSuccess)
 	c := pickCounts(NewP2C(6), []*Replica{a, b, fresh}, 9000)
 	if !between(c["new"], 2000, 4000) {
 		t.Errorf("new replica should get about a third: %v", c)
@@ -170,7 +170,7 @@ func TestPickConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				r := p.Pick(all)
-				r.Begin()(time.Duration(i%20+1)*time.Millisecond, Outcome(i%3))
+				r.Begin()(time.Duration(i%20+1)*time.Millisecond, Verdict(i%3))
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func BenchmarkPick(b *testing.B) {
 	clk := newFakeClock()
 	all := []*Replica{testReplica("a", clk), testReplica("b", clk), testReplica("c", clk)}
 	for i, r := range all {
-		feed(r, 100, time.Duration(i+1)*time.Millisecond, OutcomeSuccess)
+		feed(r, 100, time.Duration(i+1)*time.Millisecond, VerdictSuccess)
 	}
 	p := NewP2C(1)
 	b.ReportAllocs()

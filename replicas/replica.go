@@ -10,33 +10,35 @@ import (
 	"github.com/hedgegate/hedgegate/latency"
 )
 
-// Outcome is how one attempt against a replica ended.
-type Outcome int
+// Verdict is how the engine judged one attempt against a replica: what the replica's
+// averages and histogram learn from it. (hedge.Outcome is a different thing: why a
+// whole request got no answer.)
+type Verdict int
 
 const (
-	// OutcomeSuccess is any HTTP answer that is not a 5xx.
-	OutcomeSuccess Outcome = iota
-	// OutcomeFailure is a 5xx answer, a connect failure, a reset or a timeout.
-	OutcomeFailure
-	// OutcomeCancelled is a losing attempt cancelled by the engine; not an error.
-	OutcomeCancelled
-	// OutcomeOvertaken is a loser beaten by an attempt sent after it: the replica was
+	// VerdictSuccess is any HTTP answer that is not a 5xx.
+	VerdictSuccess Verdict = iota
+	// VerdictFailure is a 5xx answer, a connect failure, a reset or a timeout.
+	VerdictFailure
+	// VerdictCancelled is a losing attempt cancelled by the engine; not an error.
+	VerdictCancelled
+	// VerdictOvertaken is a loser beaten by an attempt sent after it: the replica was
 	// slower than a hedge delay plus another replica's answer. It is not counted as a
 	// failure, but weighs in the error average like one, so the picker steers away
 	// from a replica that hangs even though its attempts only ever end cancelled.
-	OutcomeOvertaken
+	VerdictOvertaken
 )
 
-// String names the outcome for logs.
-func (o Outcome) String() string {
+// String names the verdict for logs.
+func (o Verdict) String() string {
 	switch o {
-	case OutcomeSuccess:
+	case VerdictSuccess:
 		return "success"
-	case OutcomeFailure:
+	case VerdictFailure:
 		return "failure"
-	case OutcomeCancelled:
+	case VerdictCancelled:
 		return "cancelled"
-	case OutcomeOvertaken:
+	case VerdictOvertaken:
 		return "overtaken"
 	}
 	return "unknown"
@@ -56,8 +58,8 @@ type Replica struct {
 	warmed    atomic.Bool // the last Warm made at least one connection
 
 	inflight atomic.Int64
-	requests atomic.Uint64 // ended attempts, of every outcome
-	failures atomic.Uint64 // ended attempts with OutcomeFailure
+	requests atomic.Uint64 // ended attempts, of every verdict
+	failures atomic.Uint64 // ended attempts with VerdictFailure
 
 	mu      sync.Mutex // guards the averages and the open attempts
 	latEWMA ewma       // nanoseconds
@@ -105,9 +107,9 @@ func (r *Replica) ErrorRate() float64 {
 // elapsed (a censored sample); it is recorded when it is no faster than the current
 // estimate, or, for a loser, when the replica has no estimate yet. So a hung replica's
 // histogram and average grow, while a replica that refuses connections in 100µs, or a
-// loser cancelled 1ms after it started, does not look fast. (An Outcome does not tell
+// loser cancelled 1ms after it started, does not look fast. (A Verdict does not tell
 // a fast 5xx from a refused connection, so both are treated alike.)
-func (r *Replica) Begin() (end func(elapsed time.Duration, outcome Outcome)) {
+func (r *Replica) Begin() (end func(elapsed time.Duration, verdict Verdict)) {
 	start := r.now().UnixNano() - r.base
 	r.inflight.Add(1)
 	r.mu.Lock()
@@ -115,18 +117,18 @@ func (r *Replica) Begin() (end func(elapsed time.Duration, outcome Outcome)) {
 	r.openSum += start
 	r.mu.Unlock()
 	var done atomic.Bool
-	return func(elapsed time.Duration, outcome Outcome) {
+	return func(elapsed time.Duration, verdict Verdict) {
 		if done.Swap(true) {
 			return
 		}
 		r.inflight.Add(-1)
-		r.observe(start, elapsed, outcome)
+		r.observe(start, elapsed, verdict)
 	}
 }
 
-func (r *Replica) observe(start int64, elapsed time.Duration, outcome Outcome) {
+func (r *Replica) observe(start int64, elapsed time.Duration, verdict Verdict) {
 	r.requests.Add(1)
-	if outcome == OutcomeFailure {
+	if verdict == VerdictFailure {
 		r.failures.Add(1)
 	}
 	t := r.now().UnixNano()
@@ -135,16 +137,16 @@ func (r *Replica) observe(start int64, elapsed time.Duration, outcome Outcome) {
 	r.open--
 	r.openSum -= start
 	var record bool
-	switch outcome {
-	case OutcomeSuccess:
+	switch verdict {
+	case VerdictSuccess:
 		r.errEWMA.observe(0, t)
 		record = true
-	case OutcomeFailure:
+	case VerdictFailure:
 		r.errEWMA.observe(1, t)
 		record = r.latEWMA.ok && x >= r.latEWMA.value(t)
-	case OutcomeCancelled:
+	case VerdictCancelled:
 		record = !r.latEWMA.ok || x >= r.latEWMA.value(t)
-	case OutcomeOvertaken:
+	case VerdictOvertaken:
 		r.errEWMA.observe(1, t)
 		record = !r.latEWMA.ok || x >= r.latEWMA.value(t)
 	}

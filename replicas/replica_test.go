@@ -16,43 +16,43 @@ func TestBeginEnd(t *testing.T) {
 	if got := r.Inflight(); got != 2 {
 		t.Fatalf("Inflight = %d, want 2", got)
 	}
-	end1(5*time.Millisecond, OutcomeSuccess)
-	end1(5*time.Millisecond, OutcomeSuccess) // a second call is ignored
+	end1(5*time.Millisecond, VerdictSuccess)
+	end1(5*time.Millisecond, VerdictSuccess) // a second call is ignored
 	if got := r.Inflight(); got != 1 {
 		t.Fatalf("Inflight after one end = %d, want 1", got)
 	}
-	end2(7*time.Millisecond, OutcomeFailure)
+	end2(7*time.Millisecond, VerdictFailure)
 	st := r.Stats()
 	if st.Inflight != 0 || st.Requests != 2 || st.Failures != 1 || st.Samples != 2 {
 		t.Fatalf("Stats = %+v, want inflight 0, requests 2, failures 1, samples 2", st)
 	}
 }
 
-func TestOutcomes(t *testing.T) {
+func TestVerdicts(t *testing.T) {
 	tests := []struct {
 		name        string
 		prior       time.Duration // one success recorded first; 0: none
 		elapsed     time.Duration
-		outcome     Outcome
+		verdict     Verdict
 		wantSamples int64
 		wantErr     bool
 	}{
-		{"success", 0, time.Millisecond, OutcomeSuccess, 1, false},
-		{"fast failure without data is not a latency", 0, 100 * time.Microsecond, OutcomeFailure, 0, true},
-		{"fast failure is not a latency", 10 * time.Millisecond, 100 * time.Microsecond, OutcomeFailure, 1, true},
-		{"slow failure is a lower bound", 10 * time.Millisecond, time.Second, OutcomeFailure, 2, true},
-		{"loser without data is a lower bound", 0, 30 * time.Millisecond, OutcomeCancelled, 1, false},
-		{"fast loser is not a latency", 10 * time.Millisecond, time.Millisecond, OutcomeCancelled, 1, false},
-		{"slow loser is a lower bound", 10 * time.Millisecond, 50 * time.Millisecond, OutcomeCancelled, 2, false},
+		{"success", 0, time.Millisecond, VerdictSuccess, 1, false},
+		{"fast failure without data is not a latency", 0, 100 * time.Microsecond, VerdictFailure, 0, true},
+		{"fast failure is not a latency", 10 * time.Millisecond, 100 * time.Microsecond, VerdictFailure, 1, true},
+		{"slow failure is a lower bound", 10 * time.Millisecond, time.Second, VerdictFailure, 2, true},
+		{"loser without data is a lower bound", 0, 30 * time.Millisecond, VerdictCancelled, 1, false},
+		{"fast loser is not a latency", 10 * time.Millisecond, time.Millisecond, VerdictCancelled, 1, false},
+		{"slow loser is a lower bound", 10 * time.Millisecond, 50 * time.Millisecond, VerdictCancelled, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			r := testReplica("r", clk)
 			if tt.prior > 0 {
-				feed(r, 1, tt.prior, OutcomeSuccess)
+				feed(r, 1, tt.prior, VerdictSuccess)
 			}
-			feed(r, 1, tt.elapsed, tt.outcome)
+			feed(r, 1, tt.elapsed, tt.verdict)
 			st := r.Stats()
 			if st.Samples != tt.wantSamples {
 				t.Errorf("Samples = %d, want %d", st.Samples, tt.wantSamples)
@@ -68,13 +68,13 @@ func TestOutcomes(t *testing.T) {
 func TestHungReplicaGrows(t *testing.T) {
 	clk := newFakeClock()
 	r := testReplica("r", clk)
-	feed(r, 20, 10*time.Millisecond, OutcomeSuccess)
+	feed(r, 20, 10*time.Millisecond, VerdictSuccess)
 	before := r.Stats().EWMALatency
 	for i := range 50 {
 		clk.Advance(10 * time.Millisecond)
-		o := OutcomeCancelled
+		o := VerdictCancelled
 		if i%2 == 0 {
-			o = OutcomeFailure
+			o = VerdictFailure
 		}
 		feed(r, 1, 200*time.Millisecond, o)
 	}
@@ -90,11 +90,11 @@ func TestHungReplicaGrows(t *testing.T) {
 func TestErrorRateDecays(t *testing.T) {
 	clk := newFakeClock()
 	r := testReplica("r", clk)
-	feed(r, 200, time.Millisecond, OutcomeFailure)
+	feed(r, 200, time.Millisecond, VerdictFailure)
 	if got := r.ErrorRate(); got < 0.99 || got > 1 {
 		t.Fatalf("ErrorRate after failures = %v, want ≈1", got)
 	}
-	feed(r, 10, time.Millisecond, OutcomeCancelled) // losers are not errors, nor successes
+	feed(r, 10, time.Millisecond, VerdictCancelled) // losers are not errors, nor successes
 	if got := r.ErrorRate(); got < 0.99 {
 		t.Fatalf("ErrorRate after losers = %v, want unchanged ≈1", got)
 	}
@@ -102,7 +102,7 @@ func TestErrorRateDecays(t *testing.T) {
 	if got, want := r.ErrorRate(), math.Exp(-1); math.Abs(got-want) > 0.01 {
 		t.Fatalf("ErrorRate one τ later = %v, want ≈%v", got, want)
 	}
-	feed(r, 200, time.Millisecond, OutcomeSuccess)
+	feed(r, 200, time.Millisecond, VerdictSuccess)
 	if got := r.ErrorRate(); got > 0.01 {
 		t.Fatalf("ErrorRate after successes = %v, want ≈0", got)
 	}
@@ -112,7 +112,7 @@ func TestStatsJSON(t *testing.T) {
 	clk := newFakeClock()
 	r := testReplica("r1", clk)
 	r.URL = &url.URL{Scheme: "http", User: url.UserPassword("u", "secret"), Host: "127.0.0.1:1"}
-	feed(r, 100, 2500*time.Microsecond, OutcomeSuccess)
+	feed(r, 100, 2500*time.Microsecond, VerdictSuccess)
 	st := r.Stats()
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -144,9 +144,9 @@ func TestStatsJSON(t *testing.T) {
 	}
 }
 
-func TestOutcomeString(t *testing.T) {
-	for o, want := range map[Outcome]string{OutcomeSuccess: "success", OutcomeFailure: "failure",
-		OutcomeCancelled: "cancelled", Outcome(9): "unknown"} {
+func TestVerdictString(t *testing.T) {
+	for o, want := range map[Verdict]string{VerdictSuccess: "success", VerdictFailure: "failure",
+		VerdictCancelled: "cancelled", Verdict(9): "unknown"} {
 		if got := o.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", o, got, want)
 		}
@@ -156,8 +156,8 @@ func TestOutcomeString(t *testing.T) {
 func TestOvertakenRaisesErrorRateButIsNoFailure(t *testing.T) {
 	clk := newFakeClock()
 	hung, ok := testReplica("hung", clk), testReplica("ok", clk)
-	feed(hung, 20, 8*time.Millisecond, OutcomeOvertaken)
-	feed(ok, 20, 8*time.Millisecond, OutcomeCancelled)
+	feed(hung, 20, 8*time.Millisecond, VerdictOvertaken)
+	feed(ok, 20, 8*time.Millisecond, VerdictCancelled)
 	if hung.ErrorRate() < 0.9 {
 		t.Errorf("error rate %.2f after 20 overtaken attempts, want near 1", hung.ErrorRate())
 	}

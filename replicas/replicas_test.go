@@ -29,8 +29,8 @@ func testReplica(name string, clk *fakeClock) *Replica {
 	return newReplica("test", name, u, latency.NewWindow(10*time.Second, 6, clk.Now), clk.Now)
 }
 
-// feed ends n attempts on r with the given latency and outcome.
-func feed(r *Replica, n int, d time.Duration, o Outcome) {
+// feed ends n attempts on r with the given latency and verdict.
+func feed(r *Replica, n int, d time.Duration, o Verdict) {
 	for range n {
 		r.Begin()(d, o)
 	}

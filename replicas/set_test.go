@@ -106,7 +106,7 @@ func TestNewSetLatency(t *testing.T) {
 	}
 	defer s.Close()
 	r := s.Replicas[0]
-	r.Begin()(3*time.Millisecond, OutcomeSuccess)
+	r.Begin()(3*time.Millisecond, VerdictSuccess)
 	if got := r.Latency().Count(); got != 1 {
 		t.Fatalf("Count = %d, want 1", got)
 	}

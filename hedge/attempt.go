@@ -1,0 +1,207 @@
+package hedge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hedgegate/hedgegate/replicas"
+)
+
+// failedAnswerLimit bounds what is kept of a failed HTTP answer (a 5xx) so that it
+// can be passed through when no replica does better.
+const failedAnswerLimit = 64 << 10
+
+// loserDrainLimit is how much of a loser's body is read before closing it, so that a
+// small body lets its connection go back to the pool instead of being torn down.
+const loserDrainLimit = 4 << 10
+
+// send performs one attempt and fills in its outcome; end tells the replica how it went.
+func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.Duration, replicas.Verdict)) {
+	resp, err := p.roundTrip(a, tmpl, body)
+	a.elapsed = time.Since(a.start)
+	if err == nil && p.buffers(resp, tmpl) {
+		if resp, err = p.readAnswer(a, resp); a.failure == failBodyTooLarge {
+			end(a.elapsed, replicas.VerdictSuccess)
+			return
+		}
+	}
+	if err == nil && !a.timer.Stop() && p.mode.cutAtTimeout {
+		// The attempt timeout fired as the answer arrived: its context is gone, so the
+		// body could not be read. Count it as the timeout it was, unless the timer was
+		// stopped because the request was decided meanwhile (finish): then a loser.
+		drainClose(resp.Body)
+		resp, err = nil, errAttemptTimeout
+		if errors.Is(context.Cause(a.ctx), errLost) {
+			err = errLost
+		}
+	}
+	if err != nil {
+		a.timer.Stop()
+		a.err, a.failure = err, classify(a.ctx, err)
+		if errors.Is(err, errAttemptTimeout) {
+			a.failure = failTimeout
+		}
+		switch {
+		case a.failure == failCancelled && a.overtaken.Load():
+			end(a.elapsed, replicas.VerdictOvertaken)
+		case a.failure == failCancelled:
+			end(a.elapsed, replicas.VerdictCancelled)
+		default:
+			end(a.elapsed, replicas.VerdictFailure)
+		}
+		return
+	}
+	a.resp = resp
+	if resp.StatusCode >= 500 {
+		end(a.elapsed, replicas.VerdictFailure)
+	} else {
+		end(a.elapsed, replicas.VerdictSuccess)
+	}
+	if p.retry.retryableStatus(resp.StatusCode) {
+		a.failure = failStatus
+		if a.body == nil {
+			a.body, _ = readBounded(resp.Body, failedAnswerLimit)
+			resp.Body.Close()
+			if a.body == nil {
+				a.body = []byte{}
+			}
+		}
+	}
+}
+
+// roundTrip sends the attempt's request.
+func (p *Plan) roundTrip(a *attempt, tmpl *http.Request, body []byte) (*http.Response, error) {
+	return p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
+}
+
+// buffers says whether the attempt reads the answer's body before it reports.
+func (p *Plan) buffers(resp *http.Response, tmpl *http.Request) bool {
+	switch p.mode.read {
+	case readAll:
+		return true
+	case readSmall:
+		// A HEAD answer's Content-Length is the GET's, with no body behind it.
+		return tmpl.Method != http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= loserDrainLimit
+	}
+	return false
+}
+
+// readAnswer reads the answer's body into a.body. A quorum needs the whole body to
+// read its version (or, when small, to let the connection go back to the pool whichever
+// answer wins); it counts as part of the attempt, so the attempt timeout still runs.
+// A body over the limit fails the attempt as failBodyTooLarge, its answer kept; any
+// other read error is returned, the answer dropped.
+func (p *Plan) readAnswer(a *attempt, resp *http.Response) (*http.Response, error) {
+	limit := p.maxBody
+	if p.mode.read == readSmall {
+		limit = loserDrainLimit // the declared length is within it, so never too large
+	}
+	var err error
+	a.body, err = readBounded(resp.Body, limit)
+	resp.Body.Close()
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		a.resp, a.failure, a.err = resp, failBodyTooLarge, err
+		a.timer.Stop()
+		return resp, err
+	case err != nil:
+		return nil, err
+	}
+	return resp, nil
+}
+
+// attemptRequest copies the template for one replica: own context, own URL, own body
+// reader, so concurrent attempts share nothing mutable.
+func attemptRequest(ctx context.Context, rep *replicas.Replica, tmpl *http.Request, body []byte) *http.Request {
+	req := tmpl.Clone(ctx)
+	u := *rep.URL
+	u.Path = joinPath(rep.URL.Path, tmpl.URL.Path)
+	if tmpl.URL.RawPath != "" {
+		u.RawPath = joinPath(rep.URL.EscapedPath(), tmpl.URL.EscapedPath())
+	} else {
+		u.RawPath = ""
+	}
+	u.RawQuery = tmpl.URL.RawQuery
+	u.Fragment = ""
+	req.URL = &u
+	req.Host = ""
+	req.RequestURI = ""
+	if len(body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.ContentLength = int64(len(body))
+	} else {
+		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
+	}
+	return req
+}
+
+func joinPath(base, path string) string {
+	switch {
+	case base == "" || base == "/":
+		if path == "" {
+			return "/"
+		}
+		return path
+	case path == "" || path == "/":
+		return base
+	}
+	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(path, "/")
+}
+
+var errBodyTooLarge = errors.New("response body larger than limits.max_response_body_bytes")
+
+// readBounded reads all of body, failing rather than truncating past limit bytes.
+func readBounded(body io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return b[:limit], errBodyTooLarge
+	}
+	return b, nil
+}
+
+func drainClose(body io.ReadCloser) {
+	io.CopyN(io.Discard, body, loserDrainLimit)
+	body.Close()
+}
+
+// bufferedResponse is resp with body, already read, as its body.
+func bufferedResponse(resp *http.Response, body []byte) *http.Response {
+	out := *resp
+	out.Header = resp.Header.Clone()
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	return &out
+}
+
+// reports describes every attempt; call it only once no attempt goroutine runs.
+func (r *run) reports() []AttemptReport {
+	out := make([]AttemptReport, 0, len(r.attempts))
+	for _, a := range r.attempts {
+		rep := AttemptReport{
+			Replica:    a.replica.Name,
+			Kind:       a.kind.String(),
+			DurationMS: float64(a.elapsed.Microseconds()) / 1000,
+			Version:    a.version,
+		}
+		if a.resp != nil {
+			rep.Status = a.resp.StatusCode
+		}
+		switch {
+		case a.err != nil:
+			rep.Error = string(a.failure) + ": " + a.err.Error()
+		case a.failure != noFailure:
+			rep.Error = string(a.failure)
+		}
+		out = append(out, rep)
+	}
+	return out
+}
