@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -74,9 +75,17 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 	}
 }
 
-// roundTrip sends the attempt's request.
+// roundTrip sends the attempt's request. A 1xx as the final answer (101 Switching
+// Protocols: net/http hands the raw connection over as the body) is no answer to a
+// read, and reading or draining that body would hold the attempt for as long as the
+// replica keeps the connection open: it is closed at once and the attempt fails.
 func (p *Plan) roundTrip(a *attempt, tmpl *http.Request, body []byte) (*http.Response, error) {
-	return p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
+	resp, err := p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
+	if err == nil && resp.StatusCode < 200 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("replica answered %s: %w", resp.Status, errUpgrade)
+	}
+	return resp, err
 }
 
 // buffers says whether the attempt reads the answer's body before it reports.

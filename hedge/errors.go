@@ -56,7 +56,8 @@ func classify(attemptCtx context.Context, err error) failureKind {
 		return failConnect
 	}
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, errUpgrade) {
 		return failReset
 	}
 	var netErr net.Error
@@ -65,6 +66,12 @@ func classify(attemptCtx context.Context, err error) failureKind {
 	}
 	return failOther
 }
+
+// errUpgrade is a replica answering a read with 101 Switching Protocols (or another
+// 1xx as its final answer): the connection is no longer HTTP, so it is closed and the
+// attempt fails as a reset would. Envoy counts such protocol errors as resets too,
+// so retry.on's reset retries them.
+var errUpgrade = errors.New("replica answered with a 1xx status, not an answer to a read")
 
 // Outcome is why a request got no usable answer.
 type Outcome int
