@@ -147,6 +147,10 @@ func attemptRequest(ctx context.Context, rep *replicas.Replica, tmpl *http.Reque
 	} else {
 		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
 	}
+	// The body is buffered, so it goes with its length even when the client sent it
+	// chunked: replicas that take no chunked bodies answer those with 411. Trailers
+	// can only follow a chunked body, so a chunked request's trailers are dropped.
+	req.TransferEncoding, req.Trailer = nil, nil
 	return req
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,5 +75,33 @@ func TestUpgradeAnswerDoesNotHoldAQuorum(t *testing.T) {
 	closeWithin(t, res)
 	if res.Replica == "r1" || res.Response.StatusCode != http.StatusOK {
 		t.Errorf("served %d from %s, want an agreeing 200 from r2 or r3", res.Response.StatusCode, res.Replica)
+	}
+}
+
+func TestBufferedChunkedBodyIsSentWithItsLength(t *testing.T) {
+	strict := newBackend(t, "strict", func(w http.ResponseWriter, r *http.Request) bool {
+		// Like a replica that refuses chunked request bodies.
+		if len(r.TransferEncoding) > 0 || r.ContentLength < 0 {
+			w.WriteHeader(http.StatusLengthRequired)
+			return true
+		}
+		fmt.Fprintf(w, "%d", r.ContentLength)
+		return true
+	})
+	p, _ := newTestPlan(t, urls(strict), "methods: [POST]", Options{})
+	// As the server hands a chunked client request over: body buffered, the clone
+	// still saying chunked.
+	req, err := http.NewRequest(http.MethodPost, "http://gateway.invalid/kv/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.TransferEncoding, req.ContentLength = []string{"chunked"}, -1
+	body, res, err := do(t, p, req, []byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Response.StatusCode != http.StatusOK || body != "7" {
+		t.Errorf("replica answered %d %q, want 200 \"7\": the buffered body goes with Content-Length: 7",
+			res.Response.StatusCode, strings.TrimSpace(body))
 	}
 }
