@@ -5,6 +5,9 @@
 //
 // Every attempt beyond a request's planned ones spends the route's Budget, so the extra
 // load is bounded by the request rate, on a calm day and in an outage alike.
+//
+// From Go, New builds a Plan from a Config in code and Transport makes it an
+// http.RoundTripper; the gateway builds its plans from config files with NewPlan.
 package hedge
 
 import (
@@ -63,6 +66,7 @@ type Options struct {
 type Plan struct {
 	route      string
 	set        *replicas.Set
+	ownsSet    bool // built by New: Close closes it
 	transport  http.RoundTripper
 	picker     replicas.Picker
 	observer   Observer
@@ -85,7 +89,9 @@ type Plan struct {
 	budgetCfg config.Budget // what budget was built from, to carry it over on reload
 }
 
-// NewPlan compiles a validated route for its replica set.
+// NewPlan compiles a validated route for its replica set: the gateway's way in, from a
+// config file (config.Load), where defaults are already applied and every value is
+// taken as written. From Go, New builds the same from a Config with defaults.
 func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error) {
 	if route == nil || set == nil || len(set.Replicas) == 0 {
 		return nil, errors.New("hedge: a plan needs a route and a non-empty replica set")
@@ -184,6 +190,15 @@ func (p *Plan) Set() *replicas.Set { return p.set }
 
 // Budget is the route's extra-attempt budget.
 func (p *Plan) Budget() *Budget { return p.budget }
+
+// Close closes the idle connections of a plan built by New, which owns its replica
+// set; requests in flight finish first. A plan from NewPlan leaves its set to the
+// set's owner: there Close does nothing.
+func (p *Plan) Close() {
+	if p.ownsSet {
+		p.set.Close()
+	}
+}
 
 // HedgeDelay is how long a hedge route waits on an attempt to rep before sending the
 // next: rep's configured latency percentile, clamped to [min_delay, max_delay], or

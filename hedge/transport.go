@@ -1,6 +1,7 @@
 package hedge
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 //	client := &http.Client{Transport: &hedge.Transport{Plan: plan}}
 //
 // The request's path and query are sent to the plan's replicas; its host is ignored.
+// Each request gets the plan's timeout as its deadline, unless its context ends
+// sooner; it covers reading the body too, as http.Client.Timeout does.
 type Transport struct {
 	// Plan runs every request. Required.
 	Plan *Plan
@@ -50,12 +53,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("hedge: request body: %w", err)
 		}
 	}
-	res, err := t.Plan.Do(req.Context(), req, body)
+	ctx, cancel := req.Context(), context.CancelFunc(func() {})
+	if t.Plan.timeout > 0 { // zero only in a config.Route built by hand, unvalidated
+		ctx, cancel = context.WithTimeout(ctx, t.Plan.timeout)
+	}
+	res, err := t.Plan.Do(ctx, req, body)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	resp := *res.Response
-	resp.Body = resultBody{Reader: res.Response.Body, result: res}
+	resp.Body = resultBody{Reader: res.Response.Body, result: res, cancel: cancel}
 	resp.Request = req
 	return &resp, nil
 }
@@ -66,10 +74,15 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// resultBody ties the result's lifetime to the response body's.
+// resultBody ties the result's lifetime, and its deadline's, to the response body's.
 type resultBody struct {
 	io.Reader
 	result *Result
+	cancel context.CancelFunc
 }
 
-func (b resultBody) Close() error { return b.result.Close() }
+func (b resultBody) Close() error {
+	err := b.result.Close()
+	b.cancel()
+	return err
+}
