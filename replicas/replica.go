@@ -235,6 +235,7 @@ type statsJSON struct {
 	EWMALatency float64 `json:"ewma_latency_ms"`
 }
 
+// ms and fromMS convert between durations and the float milliseconds of the JSON form.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func fromMS(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }

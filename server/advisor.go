@@ -129,7 +129,7 @@ func adviseRoute(rt *route) RouteAdvice {
 			Percentile:        c.Percentile,
 			Configured:        c.Configured,
 			HedgeDelayMS:      map[string]float64{},
-			MedianDelayMS:     durMS(median(c.Delays)),
+			MedianDelayMS:     ms(median(c.Delays)),
 			ExtraLoad:         c.ExtraLoad,
 			UncappedExtraLoad: c.UncappedExtraLoad,
 			BudgetCapped:      c.BudgetCapped,
@@ -137,7 +137,7 @@ func adviseRoute(rt *route) RouteAdvice {
 			Optimistic:        c.Optimistic,
 		}
 		for i, d := range c.Delays {
-			ca.HedgeDelayMS[reps[i].Name] = durMS(d)
+			ca.HedgeDelayMS[reps[i].Name] = ms(d)
 		}
 		ra.Candidates = append(ra.Candidates, ca)
 	}
@@ -145,10 +145,8 @@ func adviseRoute(rt *route) RouteAdvice {
 }
 
 func latencyMS(l hedge.Latencies) *LatencyMS {
-	return &LatencyMS{P50: durMS(l.P50), P99: durMS(l.P99), P999: durMS(l.P999)}
+	return &LatencyMS{P50: ms(l.P50), P99: ms(l.P99), P999: ms(l.P999)}
 }
-
-func durMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // median of ds; the mean of the middle two for an even count.
 func median(ds []time.Duration) time.Duration {
