@@ -23,7 +23,15 @@ const loserDrainLimit = 4 << 10
 
 // send performs one attempt and fills in its outcome; end tells the replica how it went.
 func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.Duration, replicas.Verdict)) {
-	resp, err := p.roundTrip(a, tmpl, body)
+	resp, err := p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
+	if err == nil && resp.StatusCode < 200 {
+		// 101 Switching Protocols (net/http hands the raw connection over as the body)
+		// or another 1xx as the final answer is no answer to a read, and reading or
+		// draining that body would hold the attempt for as long as the replica keeps
+		// the connection open: close it at once and fail the attempt.
+		resp.Body.Close()
+		resp, err = nil, fmt.Errorf("replica answered %s: %w", resp.Status, errUpgrade)
+	}
 	a.elapsed = time.Since(a.start)
 	if err == nil && p.buffers(resp, tmpl) {
 		if resp, err = p.readAnswer(a, resp); a.failure == failBodyTooLarge {
@@ -73,19 +81,6 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 			}
 		}
 	}
-}
-
-// roundTrip sends the attempt's request. A 1xx as the final answer (101 Switching
-// Protocols: net/http hands the raw connection over as the body) is no answer to a
-// read, and reading or draining that body would hold the attempt for as long as the
-// replica keeps the connection open: it is closed at once and the attempt fails.
-func (p *Plan) roundTrip(a *attempt, tmpl *http.Request, body []byte) (*http.Response, error) {
-	resp, err := p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
-	if err == nil && resp.StatusCode < 200 {
-		resp.Body.Close()
-		return nil, fmt.Errorf("replica answered %s: %w", resp.Status, errUpgrade)
-	}
-	return resp, err
 }
 
 // buffers says whether the attempt reads the answer's body before it reports.
