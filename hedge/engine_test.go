@@ -57,7 +57,7 @@ func TestHedgeFastPrimaryNeedsNoHedge(t *testing.T) {
 
 func TestHedgeWinsOverHungPrimaryAndCancelsIt(t *testing.T) {
 	slow := newBackend(t, "slow", hang)
-	fast := newBackend(t, "fast", nil)
+	fast := newBackend(t, "fast", answerAfter(slow, "fast"))
 	obs := newRecorder()
 	p, _ := newTestPlan(t, urls(slow, fast), "hedge: {initial_delay: 5ms}", Options{Observer: obs})
 
@@ -210,7 +210,7 @@ func TestParallelSendsFanoutAtOnce(t *testing.T) {
 
 func TestRequestBodyIsReplayedToEveryAttempt(t *testing.T) {
 	slow := newBackend(t, "slow", hang)
-	fast := newBackend(t, "fast", nil)
+	fast := newBackend(t, "fast", answerAfter(slow, "fast"))
 	p, _ := newTestPlan(t, urls(slow, fast), "methods: [POST]\nhedge: {initial_delay: 2ms}", Options{})
 	req, _ := http.NewRequest(http.MethodPost, "http://gateway.invalid/kv/a", nil)
 	payload := []byte(`{"query":"x"}`)

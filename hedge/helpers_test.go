@@ -38,6 +38,27 @@ func hang(w http.ResponseWriter, r *http.Request) bool {
 	}
 }
 
+// answerAfter answers like a default backend named name, but only once first has been
+// called (or after 5s, a bound for a broken test). A test asserting that a loser saw
+// its request cancelled needs that request to reach the loser before the winner
+// answers; on a loaded machine a hedge 2ms behind can otherwise win first.
+func answerAfter(first *backend, name string) func(http.ResponseWriter, *http.Request) bool {
+	return answerAfterFunc(first, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Replica", name)
+		fmt.Fprint(w, name)
+	})
+}
+
+func answerAfterFunc(first *backend, answer func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		for i := 0; i < 500 && first.calls.Load() == 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		answer(w, r)
+		return true
+	}
+}
+
 func status(code int) func(http.ResponseWriter, *http.Request) bool {
 	return func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(code)

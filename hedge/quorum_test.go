@@ -46,8 +46,10 @@ func attemptsByReplica(e *Error) map[string]AttemptReport {
 }
 
 func TestQuorumAgreementReturnsAtOnceAndCancelsTheRest(t *testing.T) {
-	r1, r2 := newBackend(t, "r1", versioned("r1", "7")), newBackend(t, "r2", versioned("r2", "7"))
 	r3 := newBackend(t, "r3", hang) // answers only after 10s: the result must not wait for it
+	// r1 and r2 answer once r3 has its request, so that its cancellation can be seen.
+	r1 := newBackend(t, "r1", answerAfterFunc(r3, func(w http.ResponseWriter, r *http.Request) { versioned("r1", "7")(w, r) }))
+	r2 := newBackend(t, "r2", answerAfterFunc(r3, func(w http.ResponseWriter, r *http.Request) { versioned("r2", "7")(w, r) }))
 	obs := newRecorder()
 	p, _ := newTestPlan(t, urls(r1, r2, r3), quorumHeaderRoute, Options{Observer: obs})
 
