@@ -2,10 +2,8 @@ package hedge
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -73,56 +71,28 @@ func TestAStrategyWrittenOutsideTheEngine(t *testing.T) {
 	})
 }
 
-// scriptedAnswer is a fake replica's answer: after delay, status (200 when 0) with
-// the X-Version header when version is set.
-type scriptedAnswer struct {
-	delay   time.Duration
-	status  int
-	version string
-}
-
-// scriptedTransport answers each host as scripted, on synctest's fake clock; a host
-// without a script never answers. It records the trace key each request's context
-// carried.
-type scriptedTransport struct {
-	answers map[string]scriptedAnswer
-	mu      sync.Mutex
-	traced  []string
+// tracedTransport records the trace key each request's context carried, and answers
+// with status instead of 200 for the hosts listed.
+type tracedTransport struct {
+	inner  http.RoundTripper
+	status map[string]int
+	mu     sync.Mutex
+	traced []string
 }
 
 type traceKey struct{}
 
-func (f *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	f.mu.Lock()
+func (f *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if v, ok := req.Context().Value(traceKey{}).(string); ok {
+		f.mu.Lock()
 		f.traced = append(f.traced, v)
+		f.mu.Unlock()
 	}
-	f.mu.Unlock()
-	a, ok := f.answers[req.URL.Host]
-	if !ok {
-		a.delay = time.Hour
+	resp, err := f.inner.RoundTrip(req)
+	if code := f.status[req.URL.Host]; err == nil && code != 0 {
+		resp.StatusCode = code
 	}
-	t := time.NewTimer(a.delay)
-	defer t.Stop()
-	select {
-	case <-req.Context().Done():
-		return nil, req.Context().Err()
-	case <-t.C:
-	}
-	h := http.Header{}
-	if a.version != "" {
-		h.Set("X-Version", a.version)
-	}
-	body := req.URL.Host
-	return &http.Response{StatusCode: cmpOr(a.status, 200), Header: h, ContentLength: int64(len(body)),
-		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
-}
-
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
+	return resp, err
 }
 
 // traceRecorder is a Tracer that keeps every attempt's start and end.
@@ -157,23 +127,24 @@ func TestTracerSeesEveryAttemptsLaunchAndOutcome(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		route   string
-		answers map[string]scriptedAnswer
+		answers map[string]fakeAnswer
+		status  map[string]int
 		want    []tracedAttempt // in launch order
 	}{
 		{"hedge wins over a stuck primary", "hedge: {initial_delay: 5ms}",
-			map[string]scriptedAnswer{"b.test": {delay: time.Millisecond}},
+			map[string]fakeAnswer{"b.test": {time.Millisecond, ""}}, nil,
 			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptCancelled, 0, 1}, {"r2", KindHedge, 5 * time.Millisecond, AttemptWon, 200, 1}}},
 		{"a 503 retried", "hedge: {initial_delay: 1s}",
-			map[string]scriptedAnswer{"a.test": {delay: time.Millisecond, status: 503}, "b.test": {delay: time.Millisecond}},
+			map[string]fakeAnswer{"a.test": {time.Millisecond, ""}, "b.test": {time.Millisecond, ""}}, map[string]int{"a.test": 503},
 			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptFailed, 503, 1}, {"r2", KindRetry, 0, AttemptWon, 200, 1}}},
 		{"quorum", quorumHeaderRoute,
-			map[string]scriptedAnswer{"a.test": {delay: time.Millisecond, version: "7"}, "b.test": {delay: 2 * time.Millisecond, version: "7"}},
+			map[string]fakeAnswer{"a.test": {time.Millisecond, "7"}, "b.test": {2 * time.Millisecond, "7"}}, nil,
 			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptWon, 200, 1}, {"r2", KindPrimary, 0, AttemptLost, 200, 1},
 				{"r3", KindPrimary, 0, AttemptCancelled, 0, 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ft := &scriptedTransport{answers: tc.answers}
+				ft := &tracedTransport{inner: &versionTransport{answers: tc.answers}, status: tc.status}
 				tr := &traceRecorder{}
 				p, _ := newTestPlan(t, abc, tc.route, Options{Transport: ft, Tracer: tr, RandN: func(int64) int64 { return 0 }})
 				res, err := p.Do(context.Background(), get(t, "/kv/a"), nil)
