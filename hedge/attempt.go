@@ -50,19 +50,7 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 		}
 	}
 	if err != nil {
-		a.timer.Stop()
-		a.err, a.failure = err, classify(a.ctx, err)
-		if errors.Is(err, errAttemptTimeout) {
-			a.failure = failTimeout
-		}
-		switch {
-		case a.failure == failCancelled && a.overtaken.Load():
-			end(a.elapsed, replicas.VerdictOvertaken)
-		case a.failure == failCancelled:
-			end(a.elapsed, replicas.VerdictCancelled)
-		default:
-			end(a.elapsed, replicas.VerdictFailure)
-		}
+		end(a.elapsed, a.failed(err))
 		return
 	}
 	a.resp = resp
@@ -81,6 +69,23 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 			}
 		}
 	}
+}
+
+// failed records a transport error (or an attempt timeout) as the attempt's failure
+// and says what the replica should learn from it.
+func (a *attempt) failed(err error) replicas.Verdict {
+	a.timer.Stop()
+	a.err, a.failure = err, classify(a.ctx, err)
+	if errors.Is(err, errAttemptTimeout) {
+		a.failure = failTimeout
+	}
+	switch {
+	case a.failure == failCancelled && a.overtaken.Load():
+		return replicas.VerdictOvertaken
+	case a.failure == failCancelled:
+		return replicas.VerdictCancelled
+	}
+	return replicas.VerdictFailure
 }
 
 // buffers says whether the attempt reads the answer's body before it reports.
