@@ -35,6 +35,14 @@ const parallelFanout = 2
 // routeTimeout is every route's whole-request deadline.
 const routeTimeout = time.Second
 
+// The routes' budget (examples/gateway.yaml's), and the window the gateway keeps it
+// over (hedge/budget.go).
+const (
+	budgetRatio        = 0.1
+	budgetMinPerSecond = 10
+	budgetWindow       = 10 * time.Second
+)
+
 // routeYAML is one route, served at prefix+"/kv/{key}" with prefix stripped.
 func routeYAML(strategy, prefix string) string {
 	var b strings.Builder
@@ -52,7 +60,7 @@ func routeYAML(strategy, prefix string) string {
 		b.WriteString("    quorum: {read: 2, version: {header: X-Version}, conflict: majority}\n")
 	}
 	b.WriteString("    retry: {on: [connect_failure, reset, timeout, 5xx], backoff_base: 2ms, backoff_max: 50ms}\n")
-	b.WriteString("    budget: {ratio: 0.1, min_per_second: 10}\n")
+	fmt.Fprintf(&b, "    budget: {ratio: %v, min_per_second: %v}\n", budgetRatio, budgetMinPerSecond)
 	return b.String()
 }
 

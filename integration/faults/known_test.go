@@ -71,3 +71,13 @@ func TestTwoFaultyCellsHaveOnlyTheSafetyGoals(t *testing.T) {
 		t.Fatalf("misses %v, want the wrong answer", c.misses)
 	}
 }
+
+func TestWorkLimitSpreadsTheBudgetFloorOnlyOverShortCells(t *testing.T) {
+	if got := workLimit(1.2, 10*time.Second, 2000); got != 1.2 {
+		t.Errorf("10 s cell: %v, want the goal itself", got)
+	}
+	// 3 s of a 10 s window: 70 of the floor's 100 attempts over 600 requests.
+	if got, want := workLimit(1.2, 3*time.Second, 600), 1.2+70.0/600; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("3 s cell: %v, want %v", got, want)
+	}
+}
