@@ -5,7 +5,7 @@
 # answers) and exits 1 when a cell misses a goal that the known-failures file
 # (integration/faults/known-failures.txt) does not list.
 #
-#   scripts/fault-matrix.sh                 # the full matrix: 45 cells, about 10 minutes
+#   scripts/fault-matrix.sh                 # the full matrix: 45 cells, about 15 minutes
 #   scripts/fault-matrix.sh -short          # what CI runs: one faulty replica, 3 s a cell, about 2 minutes
 #   scripts/fault-matrix.sh -faults limit_data -strategies hedge -faulty 1   # one cell
 #   scripts/fault-matrix.sh -markdown table.md   # also the table as Markdown
