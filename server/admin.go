@@ -193,6 +193,15 @@ var (
 	budgetAvailableDesc = prometheus.NewDesc("hedgegate_budget_available",
 		"Extra attempts the route's budget could grant now.",
 		[]string{"route"}, nil)
+	// Per replica, whatever route sent the attempt: what an alert compares across peers.
+	// A replica rebuilt by a reload (new URL or settings) starts again from 0, which
+	// rate() reads as a counter reset.
+	replicaAttemptsDesc = prometheus.NewDesc("hedgegate_replica_attempts_total",
+		"Attempts against the replica that ended, whatever their outcome.",
+		[]string{"replica"}, nil)
+	replicaFailuresDesc = prometheus.NewDesc("hedgegate_replica_failures_total",
+		"Attempts against the replica that failed: a 5xx answer, a connect failure, a reset or a timeout.",
+		[]string{"replica"}, nil)
 )
 
 var quantiles = []struct {
@@ -204,6 +213,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- replicaLatencyDesc
 	ch <- hedgeDelayDesc
 	ch <- budgetAvailableDesc
+	ch <- replicaAttemptsDesc
+	ch <- replicaFailuresDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -212,6 +223,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, rep := range set.Replicas {
 			snap := rep.Latency().Snapshot()
 			label := st.replicaLabel[rep]
+			stats := rep.Stats()
+			ch <- prometheus.MustNewConstMetric(replicaAttemptsDesc, prometheus.CounterValue,
+				float64(stats.Requests), label)
+			ch <- prometheus.MustNewConstMetric(replicaFailuresDesc, prometheus.CounterValue,
+				float64(stats.Failures), label)
 			for _, q := range quantiles {
 				ch <- prometheus.MustNewConstMetric(replicaLatencyDesc, prometheus.GaugeValue,
 					snap.Quantile(q.percent).Seconds(), label, q.label)

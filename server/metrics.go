@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hedgegate/hedgegate/hedge"
 )
@@ -85,6 +86,11 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
 		m.quorumResults, m.quorumDivergent, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError)
+	// The standard runtime and process series (go_*, process_*): what an SRE reads first
+	// when a gateway's memory, goroutines or file descriptors grow. On the private
+	// registry, so two servers in one process each export them.
+	m.registry.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both series exist from the start, so an alert on reload errors has something
 	// to match before the first reload.
 	m.reloads.WithLabelValues("ok")
