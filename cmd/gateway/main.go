@@ -21,13 +21,10 @@ commands:
                               open-loop load test (also: loadtest compare A.json B.json ...)
   demo      [flags]           simulated replicas + gateway + load, direct vs each strategy
   tune      -admin URL        what each hedge percentile would cost and buy, from live histograms
-  version                     print the version
+  version                     print the module version, VCS revision and Go version
 
 Run "gateway <command> -h" for a command's flags.
 `
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -53,8 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "tune":
 		return runTune(rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "hedgegate", version)
-		return 0
+		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
