@@ -141,7 +141,7 @@ func (t *Tree) Image(arch string, created time.Time) (v1.Image, error) {
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching) // compress once, not per read
 	if err != nil {
 		return nil, err
 	}
