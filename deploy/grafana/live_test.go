@@ -37,19 +37,14 @@ func substitute(expr string) string {
 	return r.Replace(expr)
 }
 
-type series struct {
-	Metric map[string]string `json:"metric"`
-	Values [][2]any          `json:"values"`
-}
-
-func queryRange(t *testing.T, expr string) []series {
+func queryRange(t *testing.T, expr string) []Series {
 	t.Helper()
 	q := url.Values{"query": {expr}, "start": {strconv.FormatInt(*start, 10)}, "end": {strconv.FormatInt(*end, 10)}, "step": {"1"}}
 	var body struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			Result []series `json:"result"`
+			Result []Series `json:"result"`
 		} `json:"data"`
 	}
 	get(t, *promURL+"/api/v1/query_range?"+q.Encode(), &body)
@@ -95,7 +90,7 @@ func TestEveryPanelHasDataInLivePrometheus(t *testing.T) {
 		titles = append(titles, title)
 	}
 	sort.Strings(titles)
-	dump := map[string][][]series{}
+	dump := PanelData{}
 	for _, title := range titles {
 		for i, e := range exprs[title] {
 			res := queryRange(t, substitute(e))

@@ -1,0 +1,35 @@
+package grafana
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestRenderDrawsEverySeriesOnItsPanel(t *testing.T) {
+	b, err := os.ReadFile("hedgegate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := PanelData{
+		"Requests by route": {{
+			{Metric: map[string]string{"route": "kv-get"}, Values: [][2]any{{1000.0, "10"}, {1001.0, "12"}}},
+			{Metric: map[string]string{"route": "kv-quorum"}, Values: [][2]any{{1000.0, "3"}, {1001.0, "NaN"}}},
+		}},
+		"Last reload refused": {{{Metric: map[string]string{"instance": "gw"}, Values: [][2]any{{1000.0, "1"}}}}},
+	}
+	var out bytes.Buffer
+	if err := Render(&out, b, data, "test"); err != nil {
+		t.Fatal(err)
+	}
+	page := out.String()
+	if n := strings.Count(page, `class="series"`); n != 2 {
+		t.Errorf("%d series drawn, want 2", n)
+	}
+	for _, want := range []string{"kv-get", "kv-quorum", "1 (refused)", "No data", "Hedge win rate"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
