@@ -126,7 +126,7 @@ var rows = []row{{
 	title: "Load, shedding and config",
 	panels: []panel{{
 		title: "In flight", unit: "none",
-		description: "Client requests being served now, per gateway; limits.max_inflight sheds past it.",
+		description: "The most client requests in flight during each interval, per gateway; limits.max_inflight sheds past it.",
 		targets:     []target{{`max by (instance) (max_over_time(hedgegate_inflight_requests{` + gw + `}` + rate + `))`, "{{instance}}"}},
 	}, {
 		title: "Shed (503 at max_inflight)", unit: "reqps",
@@ -139,7 +139,7 @@ var rows = []row{{
 	}, {
 		title: "Last reload refused", unit: "bool", stat: true,
 		description: "1 on a gateway whose last reload was refused: the file on disk is not the config in force.",
-		targets:     []target{{`max_over_time(hedgegate_config_last_reload_error{` + gw + `}` + rate + `)`, "{{instance}}"}},
+		targets:     []target{{`max by (instance) (hedgegate_config_last_reload_error{` + gw + `})`, "{{instance}}"}},
 	}},
 }, {
 	title: "Process",
