@@ -52,7 +52,7 @@ var rows = []row{{
 		targets:     []target{{`sum by (route) (rate(hedgegate_requests_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
 	}, {
 		title: "Answers by status code", unit: "reqps",
-		description: "503: shed or a floor not reached; 502: every attempt failed or no quorum; 504: deadline.",
+		description: "502: every attempt failed or no quorum; 504: deadline; 5xx passed through from replicas. Requests shed at max_inflight are answered before routing and counted only in the Shed panel.",
 		targets:     []target{{`sum by (code) (rate(hedgegate_requests_total{` + onRoute + `}` + rate + `))`, "{{code}}"}},
 	}, {
 		title: "Latency p50 and p99 by route", unit: "s",
@@ -63,7 +63,7 @@ var rows = []row{{
 		},
 	}, {
 		title: "Availability by route (non-5xx share)", unit: "percentunit",
-		description: "Share of answers that are not 5xx.",
+		description: "Share of routed answers that are not 5xx (shed requests are in the Shed panel, not here).",
 		targets: []target{{`sum by (route) (rate(hedgegate_requests_total{` + onRoute + `, code!~"5.."}` + rate + `))
   / sum by (route) (rate(hedgegate_requests_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
 	}},

@@ -143,12 +143,24 @@ func drawChart(w io.Writer, lines []line, unit string) {
 			x(t), height-3, time.Unix(int64(t), 0).UTC().Format("15:04:05"))
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].name < lines[j].name })
+	step := math.Inf(1)
+	for _, l := range lines {
+		for k := 1; k < len(l.ts); k++ {
+			step = math.Min(step, l.ts[k]-l.ts[k-1])
+		}
+	}
 	for i, l := range lines {
+		// A gap in the samples (no data for a while) breaks the line, as Grafana does.
+		fmt.Fprintf(w, `<g class="series" fill="none" stroke="%s" stroke-width="1.3">`, palette[i%len(palette)])
 		var pts strings.Builder
 		for k := range l.ts {
+			if k > 0 && l.ts[k]-l.ts[k-1] > 1.5*step {
+				fmt.Fprintf(w, `<polyline points="%s"/>`, pts.String())
+				pts.Reset()
+			}
 			fmt.Fprintf(&pts, "%.1f,%.1f ", x(l.ts[k]), y(l.vs[k]))
 		}
-		fmt.Fprintf(w, `<polyline class="series" fill="none" stroke="%s" stroke-width="1.3" points="%s"/>`, palette[i%len(palette)], pts.String())
+		fmt.Fprintf(w, `<polyline points="%s"/></g>`, pts.String())
 	}
 	io.WriteString(w, `</svg><div class="legend">`)
 	for i, l := range lines {
