@@ -42,7 +42,7 @@ type manifests struct {
 	netpol     *networkingv1.NetworkPolicy
 }
 
-// DESIGN.md's shutdown defaults, for as long as the config does not set them.
+// DESIGN.md's shutdown defaults, when the config does not set the keys.
 const (
 	defaultDrainDelay      = 0 * time.Second
 	defaultShutdownTimeout = 30 * time.Second
@@ -284,6 +284,12 @@ func TestDeploymentMatchesTheGatewayConfig(t *testing.T) {
 	if time.Duration(*grace)*time.Second < need {
 		t.Errorf("terminationGracePeriodSeconds %d < preStop %ds + drain_delay %v + timeout %v + 2s", *grace,
 			pre.PreStop.Sleep.Seconds, drain, timeout)
+	}
+	// A load balancer that follows readiness sees the 503 within period x threshold;
+	// the listener must stay open longer than that (docs/config.md's shutdown hazard).
+	rp := c.ReadinessProbe
+	if notice := time.Duration(rp.PeriodSeconds*rp.FailureThreshold) * time.Second; drain <= notice {
+		t.Errorf("shutdown.drain_delay %v does not outlast the readiness probe noticing the drain (%v)", drain, notice)
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 const (
 	binary = "/usr/local/bin/gateway"
 	config = "/etc/hedgegate/gateway.yaml"
-	// DESIGN.md's shutdown defaults (drain_delay 0s, timeout 30s), until the unit's
-	// config sets the keys.
+	// The shutdown defaults (drain_delay 0s, timeout 30s) of the config the test points
+	// the unit at (the image's default, which sets neither).
 	drainAndTimeout = 30 * time.Second
 )
 
@@ -107,6 +107,10 @@ func TestUnitReloadsOnHUPAndStopsAfterTheDrain(t *testing.T) {
 	d, err := time.ParseDuration(stop[0])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if example, err := os.ReadFile("../image/rootfs/etc/hedgegate/gateway.yaml"); err != nil ||
+		regexp.MustCompile(`(?m)^shutdown:`).Match(example) {
+		t.Fatalf("the example config sets shutdown keys (or is missing: %v): compare TimeoutStopSec with them", err)
 	}
 	if d < drainAndTimeout+5*time.Second {
 		t.Errorf("TimeoutStopSec %v: SIGKILL would cut the drain (%v) short", d, drainAndTimeout)
