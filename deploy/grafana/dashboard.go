@@ -62,6 +62,10 @@ var rows = []row{{
 			{`histogram_quantile(0.99, sum by (route, le) (rate(hedgegate_request_duration_seconds_bucket{` + onRoute + `}` + rate + `)))`, "{{route}} p99"},
 		},
 	}, {
+		title: "Truncated answers", unit: "reqps",
+		description: "Answers cut short after their headers (the replica reset mid-body, or the route deadline passed while it streamed): the client's connection was aborted, never ended cleanly.",
+		targets:     []target{{`sum by (route) (rate(hedgegate_truncated_responses_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
+	}, {
 		title: "Availability by route (non-5xx share)", unit: "percentunit",
 		description: "Share of routed answers that are not 5xx (shed requests are in the Shed panel, not here).",
 		targets: []target{{`sum by (route) (rate(hedgegate_requests_total{` + onRoute + `, code!~"5.."}` + rate + `))

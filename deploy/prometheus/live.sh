@@ -6,13 +6,14 @@
 # in front of a replica with a tail (hedges win), a quorum route with a replica that
 # serves some keys one version behind (divergence), a replica that fails 5% of answers
 # (retries, failure ratio), a route with a tight budget (denials), bursts at a slow
-# replica past limits.max_inflight (shedding), and three reloads, one of them refused.
+# replica past limits.max_inflight (shedding), a replica that stalls half way through
+# its bodies (truncated answers), and three reloads, one of them refused.
 #
 #   deploy/prometheus/live.sh              # ~40s of load; needs prometheus, promtool
 #   LIVE_PORT_BASE=24300 KEEP=1 deploy/prometheus/live.sh   # other ports; leave it running
 #
-# Ports: LIVE_PORT_BASE (default 24100) +0..+3 replicas, +10 gateway, +11 admin,
-# +20 Prometheus. RENDER=DIR also writes each panel's data to DIR/panels.json.
+# Ports: LIVE_PORT_BASE (default 24100) +0..+3 replicas, +4 the stalling replica,
+# +10 gateway, +11 admin, +20 Prometheus. RENDER=DIR also writes each panel's data to DIR/panels.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=${LIVE_PORT_BASE:-24100}
@@ -29,7 +30,10 @@ say() { printf '[live %3ss] %s\n' "$(($(date +%s) - t0))" "$*"; }
 t0=$(date +%s)
 
 go build -o "$work/gateway" ./cmd/gateway
+(cd deploy && go build -o "$work/stall-replica" ./cmd/stall-replica)
 bin=$work/gateway
+"$work/stall-replica" -listen "127.0.0.1:$((base + 4))" >"$work/stall.log" 2>&1 &
+pids+=($!)
 
 "$bin" sim -base-port "$base" -replicas 4 -seed 7 -latency lognormal:median=1ms,sigma=0.3 \
   -replica r1=stale=0.2 -replica r2=tail=0.05:40ms -replica r3=error=0.05 \
@@ -53,6 +57,10 @@ replica_sets:
     warm_connections: 2
     replicas:
       - {name: r4, url: "http://127.0.0.1:$((base + 3))"}
+  stall:
+    warm_connections: 1
+    replicas:
+      - {name: s1, url: "http://127.0.0.1:$((base + 4))"}
 routes:
   - {name: kv-get, match: "/kv/{key}", replica_set: kv, strategy: hedge, hedge: {percentile: $1}}
   - name: kv-quorum
@@ -68,6 +76,7 @@ routes:
     strategy: hedge
     budget: {ratio: 0.01, min_per_second: 1}
   - {name: slow, match: "/slow/kv/{key}", strip_prefix: /slow, replica_set: slow, timeout: 2s}
+  - {name: cut, match: "/cut/kv/{key}", strip_prefix: /cut, replica_set: stall, timeout: 200ms}
 YAML
 }
 gw_config 90
@@ -103,6 +112,7 @@ loads=()
 load kv-get '/kv/{key}' 300 34s
 load kv-quorum '/q/kv/{key}' 100 34s
 load kv-tight '/tight/kv/{key}' 100 34s
+load cut '/cut/kv/{key}' 5 34s -timeout 2s
 sleep 8
 say "burst: 800 req/s for 1s at the 100ms replica (past max_inflight 64)"
 load burst1 '/slow/kv/{key}' 800 1s -connections 256
