@@ -76,6 +76,27 @@ func Render(w io.Writer, dashboardJSON []byte, data PanelData, caption string) e
 	return err
 }
 
+// Grid geometry of the page: one dashboard grid unit is rowPx high, cells gapPx apart.
+const rowPx, gapPx, headerPx = 30, 6, 60
+
+// PageHeight is how tall, in CSS pixels, Render's page is for this dashboard: what a
+// screenshot's window must be to hold every panel.
+func PageHeight(dashboardJSON []byte) (int, error) {
+	var d struct {
+		Panels []struct {
+			GridPos struct{ H, Y int } `json:"gridPos"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dashboardJSON, &d); err != nil {
+		return 0, err
+	}
+	units := 0
+	for _, p := range d.Panels {
+		units = max(units, p.GridPos.Y+p.GridPos.H)
+	}
+	return headerPx + units*(rowPx+gapPx), nil
+}
+
 const css = `body{background:#111217;color:#ccccdc;font:12px DejaVu Sans,sans-serif;margin:8px}
 h1{font-size:16px;margin:4px 4px 8px}h1 small{color:#8e8e9e;font-weight:normal;font-size:12px}
 .grid{display:grid;grid-template-columns:repeat(24,1fr);grid-auto-rows:30px;gap:6px}

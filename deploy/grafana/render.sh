@@ -11,9 +11,9 @@ out=$(realpath -m "${1:-hedgegate-dashboard.png}")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 RENDER=$dir bash prometheus/live.sh
-go run ./cmd/hedgegate-render -dashboard grafana/hedgegate.json -data "$dir/panels.json" -o "$dir/dashboard.html" \
-  -caption "drawn from a live Prometheus scraping gateway serve under load on loopback ($(date -u +%Y-%m-%dT%H:%MZ))"
+height=$(go run ./cmd/hedgegate-render -dashboard grafana/hedgegate.json -data "$dir/panels.json" -o "$dir/dashboard.html" \
+  -caption "drawn from a live Prometheus scraping gateway serve under load on loopback ($(date -u +%Y-%m-%dT%H:%MZ))")
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
   --disable-component-update --disable-sync --user-data-dir="$dir/chrome" --hide-scrollbars \
-  --window-size=1600,3450 --screenshot="$out" "file://$dir/dashboard.html" 2>/dev/null
+  --window-size=1600,$((height + 40)) --screenshot="$out" "file://$dir/dashboard.html" 2>/dev/null
 echo "wrote $out"

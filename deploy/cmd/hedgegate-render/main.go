@@ -1,6 +1,7 @@
 // Command hedgegate-render draws the Grafana dashboard's panels from the query results
 // deploy/prometheus/live.sh recorded (RENDER=DIR), as an HTML page for a headless
-// browser to screenshot (deploy/grafana/render.sh).
+// browser to screenshot (deploy/grafana/render.sh). It prints the page's height in
+// pixels, for the screenshot's window.
 package main
 
 import (
@@ -45,5 +46,10 @@ func run(dash, data, out, caption string) error {
 		f.Close()
 		return err
 	}
+	h, err := grafana.PageHeight(d)
+	if err != nil {
+		return err
+	}
+	fmt.Println(h) // the screenshot's window height
 	return f.Close()
 }
