@@ -35,6 +35,11 @@ const (
 	DefaultBudgetMinPerSecond   = 10
 	DefaultDrainDelay           = 0 * time.Second
 	DefaultShutdownTimeout      = 30 * time.Second
+	DefaultMetricsListen        = ""
+	DefaultH2C                  = false
+	DefaultLogLevel             = LogInfo
+	DefaultLogFormat            = LogJSON
+	DefaultAccessSample         = 1.0
 )
 
 // DefaultStrategy is a route's strategy, DefaultConflict a quorum's conflict rule.
@@ -63,6 +68,11 @@ func DefaultRetryOn() []string {
 func applyDefaults(c *Config, given func(path string) bool) {
 	setDefault(given, "listen", &c.Listen, DefaultListen)
 	setDefault(given, "admin_listen", &c.AdminListen, DefaultAdminListen)
+	setDefault(given, "metrics_listen", &c.MetricsListen, DefaultMetricsListen)
+	setDefault(given, "h2c", &c.H2C, DefaultH2C)
+	setDefault(given, "log.level", &c.Log.Level, DefaultLogLevel)
+	setDefault(given, "log.format", &c.Log.Format, DefaultLogFormat)
+	setDefault(given, "log.access.sample", &c.Log.Access.Sample, DefaultAccessSample)
 
 	setDefault(given, "limits.max_inflight", &c.Limits.MaxInflight, DefaultMaxInflight)
 	setDefault(given, "limits.max_request_body_bytes", &c.Limits.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes)

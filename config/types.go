@@ -12,8 +12,25 @@ import (
 type Config struct {
 	// Listen is the address of the client-facing listener. Default [DefaultListen].
 	Listen string `yaml:"listen" json:"listen"`
-	// AdminListen serves /metrics, /healthz, /readyz and /debug/*. Default [DefaultAdminListen].
+	// AdminListen serves /metrics, /healthz, /readyz, /debug/* and POST /reload: the
+	// control port. Default [DefaultAdminListen]. Hazard: anyone who reaches it can
+	// reload the config and read it; keep it on loopback or a private interface and
+	// give Prometheus and probes MetricsListen instead.
 	AdminListen string `yaml:"admin_listen" json:"admin_listen"`
+	// MetricsListen, when set, is a third listener serving only /metrics, /healthz and
+	// /readyz: read-only, for Prometheus and kubelet probes on the pod's address,
+	// while AdminListen stays on loopback. Default [DefaultMetricsListen] (none; the
+	// admin listener serves all three either way).
+	MetricsListen string `yaml:"metrics_listen" json:"metrics_listen"`
+	// TLS, when its files are set, makes Listen serve HTTPS, with HTTP/2 by ALPN and
+	// HTTP/1.1. The pair is read again on every reload. Default: off.
+	TLS TLS `yaml:"tls" json:"tls"`
+	// H2C accepts cleartext HTTP/2 with prior knowledge on Listen (besides HTTP/1.1),
+	// for clients inside a cluster. Not with TLS, which negotiates HTTP/2 by ALPN.
+	// Default [DefaultH2C].
+	H2C bool `yaml:"h2c" json:"h2c"`
+	// Log shapes the gateway's own log lines and the optional access log.
+	Log Log `yaml:"log" json:"log"`
 
 	Limits  Limits  `yaml:"limits" json:"limits"`
 	Latency Latency `yaml:"latency" json:"latency"`
@@ -67,6 +84,53 @@ type Shutdown struct {
 	// Timeout bounds the wait for requests in flight after the listeners close; those
 	// still running then are cut off. Default [DefaultShutdownTimeout]; must be > 0.
 	Timeout Duration `yaml:"timeout" json:"timeout"`
+}
+
+// TLS names the client listener's certificate and key: PEM files, the certificate
+// file holding the leaf first and then any intermediates. Both or neither must be
+// set. Relative paths are relative to the gateway's working directory.
+type TLS struct {
+	// CertFile is the certificate chain. Default "" (no TLS).
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	// KeyFile is the private key matching the leaf. Default "" (no TLS).
+	KeyFile string `yaml:"key_file" json:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Log levels and formats accepted in log.level and log.format.
+const (
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+
+	LogJSON = "json"
+	LogText = "text"
+)
+
+// Log configures the gateway's logs, written to standard error.
+type Log struct {
+	// Level is the least severe level written: debug, info, warn or error; follows
+	// reloads. Default [DefaultLogLevel].
+	Level string `yaml:"level" json:"level"`
+	// Format is json (one JSON object a line) or text (key=value). Cannot change on
+	// reload. Default [DefaultLogFormat].
+	Format string `yaml:"format" json:"format"`
+	// Access is the access log: one line per client request.
+	Access AccessLog `yaml:"access" json:"access"`
+}
+
+// AccessLog configures the per-request log lines. Both fields follow reloads.
+type AccessLog struct {
+	// Enabled turns the access log on. Its lines are written whatever log.level is.
+	// Default false.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Sample is the share of requests logged, in (0,1], each request drawn at random;
+	// answers with a 5xx status the gateway did not choose to shed are logged always.
+	// Default [DefaultAccessSample].
+	Sample float64 `yaml:"sample" json:"sample"`
 }
 
 // Latency shapes every replica's rolling HDR histogram.

@@ -30,6 +30,8 @@ type validator struct {
 func validate(c *Config, lines map[string]int, bad map[string]bool) Problems {
 	v := &validator{file: c.Source, lines: lines, bad: bad}
 	v.listeners(c)
+	v.tls(c)
+	v.log(&c.Log)
 	v.limits(&c.Limits)
 	v.latency(&c.Latency)
 	v.positiveDuration("shutdown.timeout", c.Shutdown.Timeout)
@@ -116,11 +118,25 @@ func (v *validator) positiveDuration(path string, d Duration) {
 }
 
 func (v *validator) listeners(c *Config) {
-	lh, lp, lok := v.hostPort("listen", c.Listen)
-	ah, ap, aok := v.hostPort("admin_listen", c.AdminListen)
-	// Port 0 picks a free port, so two :0 listeners do not collide.
-	if lok && aok && lp == ap && lp != "0" && (lh == ah || wildcard(lh) || wildcard(ah)) {
-		v.add("admin_listen", "%q collides with listen %q", c.AdminListen, c.Listen)
+	type listener struct{ key, addr, host, port string }
+	var ok []listener
+	for _, l := range []struct{ key, addr string }{
+		{"listen", c.Listen}, {"admin_listen", c.AdminListen}, {"metrics_listen", c.MetricsListen},
+	} {
+		if l.key == "metrics_listen" && l.addr == "" {
+			continue // optional
+		}
+		if h, p, good := v.hostPort(l.key, l.addr); good {
+			ok = append(ok, listener{l.key, l.addr, h, p})
+		}
+	}
+	for i, b := range ok {
+		for _, a := range ok[:i] {
+			// Port 0 picks a free port, so two :0 listeners do not collide.
+			if a.port == b.port && a.port != "0" && (a.host == b.host || wildcard(a.host) || wildcard(b.host)) {
+				v.add(b.key, "%q collides with %s %q", b.addr, a.key, a.addr)
+			}
+		}
 	}
 }
 
