@@ -71,9 +71,9 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 		case refuseMethod:
 			return answerHead{status: http.StatusMethodNotAllowed, header: map[string]string{"Allow": edge.allow}}, body
 		case refuseBodyTimeout:
-			// The rest of the body may still come: close rather than have net/http
-			// wait to drain it for reuse.
-			return answerHead{status: http.StatusRequestTimeout, header: map[string]string{"Connection": "close"}}, body
+			// readBody also closes an HTTP/1.1 connection, whose rest of the body may
+			// still come.
+			return answerHead{status: http.StatusRequestTimeout}, body
 		case refuseBodyTooLarge:
 			return answerHead{status: http.StatusRequestEntityTooLarge}, body
 		case refuseHeadersTooLarge:

@@ -48,11 +48,17 @@ func (s *Server) matchHandler(routes []*route, st *state) http.Handler {
 			code := writeFailure(w, name, &edgeError{kind: refuseMethod, allow: allow,
 				msg: "method " + r.Method + " is not a read on this route (allowed: " + allow + ")"})
 			s.metrics.observe(name, code, time.Since(start))
+			if rec := recordOf(w); rec != nil {
+				rec.route = name
+			}
 			return
 		}
-		code, cut := s.serveRoute(w, r, rt, st)
-		s.metrics.observe(rt.cfg.Name, code, time.Since(start))
-		if cut {
+		out := s.serveRoute(w, r, rt, st)
+		s.metrics.observe(rt.cfg.Name, out.status, time.Since(start))
+		if rec := recordOf(w); rec != nil {
+			rec.route, rec.attempts, rec.replica, rec.cut = rt.cfg.Name, out.attempts, out.replica, out.cut
+		}
+		if out.cut {
 			// Never a clean end for a body cut short: net/http closes an HTTP/1.1
 			// connection without the terminating chunk, and resets an HTTP/2 stream.
 			panic(http.ErrAbortHandler)
@@ -60,13 +66,20 @@ func (s *Server) matchHandler(routes []*route, st *state) http.Handler {
 	})
 }
 
-// serveRoute serves one read in five steps: deadline, body, path, engine, answer. It
-// returns the status sent and whether the answer's body was cut short.
-func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, st *state) (int, bool) {
+// outcome is how one routed request ended: for metrics and the access log.
+type outcome struct {
+	status   int
+	cut      bool   // the answer's body was cut short
+	attempts int    // attempts sent to replicas
+	replica  string // whose answer was served; "" for an error the gateway made
+}
+
+// serveRoute serves one read in five steps: deadline, body, path, engine, answer.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, st *state) outcome {
 	name := rt.cfg.Name
 	timeout, err := routeTimeout(r, rt.cfg.Timeout.D())
 	if err != nil {
-		return writeFailure(w, name, err), false
+		return failed(w, name, err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
@@ -74,18 +87,29 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, s
 
 	body, err := readBody(w, r, deadline, st.cfg.Limits.MaxRequestBodyBytes)
 	if err != nil {
-		return writeFailure(w, name, err), false
+		return failed(w, name, err)
 	}
 	out, err := forwardRequest(ctx, r, rt.cfg.StripPrefix, st)
 	if err != nil {
-		return writeFailure(w, name, err), false
+		return failed(w, name, err)
 	}
 	res, err := rt.plan.Do(ctx, out, body)
 	if err != nil {
-		return writeFailure(w, name, err), false
+		return failed(w, name, err)
 	}
 	defer res.Close()
-	return s.answer(ctx, w, r, rt, res, deadline.Add(timeout))
+	status, cut := s.answer(ctx, w, r, rt, res, deadline.Add(timeout))
+	return outcome{status: status, cut: cut, attempts: res.Sent, replica: res.Replica}
+}
+
+// failed writes err's answer; an engine error says how many attempts it made.
+func failed(w http.ResponseWriter, route string, err error) outcome {
+	o := outcome{status: writeFailure(w, route, err)}
+	var herr *hedge.Error
+	if errors.As(err, &herr) {
+		o.attempts = len(herr.Attempts)
+	}
+	return o
 }
 
 // routeTimeout is the route's timeout, shortened by the client's X-Request-Timeout.
@@ -123,6 +147,13 @@ func readBody(w http.ResponseWriter, r *http.Request, deadline time.Time, limit 
 	case errors.As(err, &maxErr):
 		return nil, tooLarge
 	case errors.As(err, &netErr) && netErr.Timeout():
+		if r.ProtoMajor == 1 {
+			// The rest of the body may still come: close rather than have net/http
+			// wait to drain it for reuse. (Over HTTP/2 the stream is reset when the
+			// handler returns; Connection: close there would GOAWAY every other
+			// stream's connection.)
+			w.Header().Set("Connection", "close")
+		}
 		return nil, refuse(refuseBodyTimeout, "request body not received before the route's deadline")
 	case err != nil:
 		return nil, refuse(refuseBadRequest, "reading request body: "+err.Error())

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -41,8 +40,8 @@ func (s *Server) Reload(path string) error {
 // request ends.
 func (s *Server) swap(cfg *config.Config) error {
 	prev := s.state.Load()
-	if cfg.Listen != prev.cfg.Listen || cfg.AdminListen != prev.cfg.AdminListen {
-		return fmt.Errorf("listen and admin_listen cannot change on reload (restart the gateway)")
+	if probs := restartOnly(cfg, prev.cfg); len(probs) > 0 {
+		return probs
 	}
 	st, removed, err := s.buildSafely(cfg, prev)
 	if err != nil {
@@ -52,6 +51,7 @@ func (s *Server) swap(cfg *config.Config) error {
 	s.warmPass(warmCtx, st)
 	cancel()
 	s.state.Store(st)
+	s.applyLogLevel(cfg)
 	s.warm.forget(removed)
 	// Replicas still unreached are tried again until they answer (keepWarm).
 	s.warm.wake()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -16,47 +15,48 @@ type httpTimeouts struct {
 	readHeader, read, write, idle time.Duration
 }
 
-// adminTimeouts: admin requests are small and quick, but a CPU profile streams for as
+// adminTimeouts (also the metrics listener's): admin requests are small and quick, but a CPU profile streams for as
 // long as it was asked (up to a minute is usual), and Prometheus keeps its scrape
 // connection open between scrapes (15-60s apart).
 var adminTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second,
 	write: 2 * time.Minute, idle: 2 * time.Minute}
 
-// adminCloseWait is how long the admin listener's requests may finish once the client
-// side has drained.
+// adminCloseWait is how long the admin and metrics listeners' requests may finish
+// once the client side has drained.
 const adminCloseWait = time.Second
 
-// Serve runs the gateway on ln and the admin endpoints on adminLn until ctx ends, then
-// drains as shutdown says (DESIGN.md): /readyz turns 503 at once; clients are served
-// for shutdown.drain_delay, every answer with Connection: close; then ln closes and
-// requests in flight get up to shutdown.timeout before they are cut off. Close stops
-// all of it at once. The admin listener serves until the client side is done, so
-// probes see the 503 and scrapes see the drain. Replica connections close last.
+// Serve runs the gateway on ln and the admin endpoints on adminLn: ServeListeners
+// without a metrics listener.
 func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{Client: ln, Admin: adminLn})
+}
+
+// ServeListeners runs the gateway on l until ctx ends, then drains as shutdown says
+// (DESIGN.md): /readyz turns 503 at once; clients are served for
+// shutdown.drain_delay, every answer with Connection: close (over HTTP/2, that makes
+// net/http send GOAWAY, so the client opens its next stream on a new connection);
+// then the client listener closes and requests in flight get up to shutdown.timeout
+// before they are cut off. Close stops all of it at once. The admin and metrics
+// listeners serve until the client side is done, so probes see the 503 and scrapes
+// see the drain. Replica connections close last.
+func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	cfg := s.Config()
-	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
-	client := &http.Server{
-		Handler:           s.Handler(),
-		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
-	}
-	at := s.adminTime
-	admin := &http.Server{
-		Handler:           s.AdminHandler(),
-		ReadHeaderTimeout: at.readHeader,
-		ReadTimeout:       at.read,
-		WriteTimeout:      at.write,
-		IdleTimeout:       at.idle,
-		ErrorLog:          errLog,
+	errLog := serverErrorLog(s.log)
+	client := s.clientServer(cfg, errLog)
+	control := []*http.Server{s.controlServer(s.AdminHandler(), errLog)}
+	controlLn := []net.Listener{l.Admin}
+	if l.Metrics != nil {
+		control = append(control, s.controlServer(s.MetricsHandler(), errLog))
+		controlLn = append(controlLn, l.Metrics)
 	}
 	warmCtx, stopWarm := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keepWarm(warmCtx) })
-	errc := make(chan error, 2)
-	wg.Go(func() { errc <- client.Serve(ln) })
-	wg.Go(func() { errc <- admin.Serve(adminLn) })
+	errc := make(chan error, 1+len(control))
+	wg.Go(func() { errc <- serveClient(client, l.Client) })
+	for i, srv := range control {
+		wg.Go(func() { errc <- srv.Serve(controlLn[i]) })
+	}
 
 	var err error
 	select {
@@ -72,8 +72,10 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 		client.Close()
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), adminCloseWait)
-	if admin.Shutdown(closeCtx) != nil {
-		admin.Close()
+	for _, srv := range control {
+		if srv.Shutdown(closeCtx) != nil {
+			srv.Close()
+		}
 	}
 	cancel()
 	wg.Wait()

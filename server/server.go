@@ -4,8 +4,10 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -20,8 +22,13 @@ import (
 
 // Options are a Server's collaborators. Every field may be left zero.
 type Options struct {
-	// Logger receives reloads, refused configs and shutdown progress. Nil: slog.Default().
+	// Logger receives reloads, refused configs and shutdown progress, and the access
+	// log's lines when log.access.enabled is on. Nil: slog.Default().
 	Logger *slog.Logger
+	// LogLevel is the level Logger's handler reads (NewLogger returns both): New and
+	// every reload set it from log.level. Nil: Logger's level is its own, and
+	// log.level is not applied.
+	LogLevel *slog.LevelVar
 	// Seed seeds replica pickers, so a test can repeat the same choices.
 	Seed uint64
 	// Now is the clock of budgets and latency windows. Nil: time.Now.
@@ -45,6 +52,9 @@ type Server struct {
 
 	warm      *warmer
 	adminTime httpTimeouts // the admin listener's; a field so tests can shorten them
+	// sample draws the access log's sample, uniform in [0,1); a field so tests can
+	// script it.
+	sample func() float64
 }
 
 // state is everything built from one config: replaced whole, never mutated (but for
@@ -58,7 +68,8 @@ type state struct {
 	sets    map[string]*replicas.Set
 	routes  []*route
 	router  http.Handler
-	trusted []netip.Prefix // trusted_proxies, parsed
+	trusted []netip.Prefix   // trusted_proxies, parsed
+	cert    *tls.Certificate // the client listener's, when tls is set
 	// replicaLabel names each replica in metrics: its name, or set/name when two sets
 	// share a replica name.
 	replicaLabel map[*replicas.Replica]string
@@ -77,13 +88,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source,
-		stopNow: make(chan struct{}), adminTime: adminTimeouts}
+		stopNow: make(chan struct{}), adminTime: adminTimeouts, sample: rand.Float64}
 	s.warm = newWarmer(s.log)
 	st, _, err := s.buildSafely(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.state.Store(st)
+	s.applyLogLevel(cfg)
 	s.metrics.registry.MustRegister(&stateCollector{s: s})
 	return s, nil
 }
@@ -92,8 +104,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // URL, same connection and latency settings — are kept with their connections,
 // histograms and stats; the others are returned for the caller to drain and close.
 func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Replica, error) {
+	// Read again here, not only when the file was validated: a reload must not take
+	// a pair that was replaced, or expired, since.
+	cert, err := cfg.LoadCertificate(time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
 	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{},
-		trusted: cfg.TrustedPrefixes()}
+		trusted: cfg.TrustedPrefixes(), cert: cert}
 	names := make([]string, 0, len(cfg.ReplicaSets))
 	for name := range cfg.ReplicaSets {
 		names = append(names, name)
@@ -184,40 +202,60 @@ func (s *Server) Ready() bool {
 	return true
 }
 
-// Handler serves clients: shedding, the header limit, the path rule, then the router
-// of the config in force.
+// applyLogLevel sets the logger's level from cfg's log.level, if New was given one.
+func (s *Server) applyLogLevel(cfg *config.Config) {
+	if s.opts.LogLevel != nil {
+		s.opts.LogLevel.Set(logLevel(cfg.Log.Level))
+	}
+}
+
+// Handler serves clients: the access log, shedding, the header limit, the path rule,
+// then the router of the config in force.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.acquire()
 		defer st.active.Add(-1)
-		n := s.inflight.Add(1)
-		defer s.inflight.Add(-1)
-		if s.draining.Load() && r.ProtoMajor == 1 {
-			// Clients move to another instance at their next request; HTTP/2 clients
-			// get a GOAWAY when the listener closes.
-			w.Header().Set("Connection", "close")
+		if st.cfg.Log.Access.Enabled {
+			rec := startAccess(w)
+			defer s.endAccess(rec, r, st)
+			w = rec
 		}
-		if n > int64(st.cfg.Limits.MaxInflight) {
-			s.metrics.shed.Inc()
-			writeFailure(w, "", refuse(refuseShed, "overloaded: limits.max_inflight reached"))
-			return
-		}
-		if limit := st.cfg.Limits.MaxHeaderBytes; headerBytes(r) > limit {
-			// net/http enforces max_header_bytes with 4 KiB of slack and a plain-text
-			// answer; this is the exact limit, answered like every other error.
-			writeFailure(w, "", refuse(refuseHeadersTooLarge,
-				fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)))
-			return
-		}
-		// Before routing, so the route chosen is the one for the path forwarded.
-		if err := normalizePath(r.URL); err != nil {
-			writeFailure(w, "", err)
-			return
-		}
-		s.metrics.inflight.Inc()
-		defer s.metrics.inflight.Dec()
-		st.router.ServeHTTP(w, r)
+		s.serveClient(w, r, st)
 	})
+}
+
+func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) {
+	n := s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	if s.draining.Load() {
+		// Clients move to another instance at their next request. Over HTTP/2,
+		// net/http turns this header into a GOAWAY: the streams in flight finish,
+		// and the client opens its next one on a new connection.
+		w.Header().Set("Connection", "close")
+	}
+	if n > int64(st.cfg.Limits.MaxInflight) {
+		s.metrics.shed.Inc()
+		if rec := recordOf(w); rec != nil {
+			rec.shed = true
+		}
+		writeFailure(w, "", refuse(refuseShed, "overloaded: limits.max_inflight reached"))
+		return
+	}
+	if limit := st.cfg.Limits.MaxHeaderBytes; headerBytes(r) > limit {
+		// net/http enforces max_header_bytes with 4 KiB of slack and a plain-text
+		// answer; this is the exact limit, answered like every other error.
+		writeFailure(w, "", refuse(refuseHeadersTooLarge,
+			fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)))
+		return
+	}
+	// Before routing, so the route chosen is the one for the path forwarded.
+	if err := normalizePath(r.URL); err != nil {
+		writeFailure(w, "", err)
+		return
+	}
+	s.metrics.inflight.Inc()
+	defer s.metrics.inflight.Dec()
+	st.router.ServeHTTP(w, r)
 }
 
 // headerBytes is the size of the request line and headers as sent, near enough:

@@ -413,7 +413,8 @@ func TestServeDrainsInFlightOnShutdown(t *testing.T) {
 		resp.Body.Close()
 		got <- fmt.Sprint(resp.StatusCode, " ", string(b))
 	}()
-	for i := 0; r1.calls.Load() == 0 && i < 500; i++ {
+	// Not r1.calls: the warm-up, started by Serve, counts there too.
+	for i := 0; !inFlightAt(r1, "/kv/slow") && i < 500; i++ {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop() // SIGTERM, in effect, while the request is in flight
@@ -423,6 +424,12 @@ func TestServeDrainsInFlightOnShutdown(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
+}
+
+// inFlightAt reports whether the last request r got was for path.
+func inFlightAt(r *replica, path string) bool {
+	last := r.lastReq.Load()
+	return last != nil && last.URL.Path == path
 }
 
 func TestReloadSwapsValidConfigAndKeepsOnBadOne(t *testing.T) {

@@ -35,17 +35,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return serve(signals, *path, stderr, nil)
 }
 
+// listening is where serve's listeners accept; metrics is "" without metrics_listen.
+type listening struct{ client, admin, metrics string }
+
 // serve runs the gateway until a SIGTERM or SIGINT arrives on signals, then drains it
 // (shutdown in the config); a second one stops it at once. SIGHUP reloads the config.
-// ready, if not nil, receives the listeners' addresses once they accept (tests listen
-// on port 0).
-func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(addr, admin string)) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+// Logs go to stderr as the config's log section says. ready, if not nil, receives the
+// listeners' addresses once they accept (tests listen on port 0).
+func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(listening)) int {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return refuseConfig(stderr, err)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	log, level := server.NewLogger(stderr, cfg.Log)
+	srv, err := server.New(cfg, server.Options{Logger: log, LogLevel: level})
 	if errors.As(err, new(config.Problems)) {
 		// What the router refuses, as gateway validate prints it.
 		return refuseConfig(stderr, err)
@@ -54,15 +57,9 @@ func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(a
 		fmt.Fprintln(stderr, "gateway serve:", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	lns, err := listen(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "gateway serve: listen:", err)
-		return 1
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		ln.Close()
-		fmt.Fprintln(stderr, "gateway serve: admin listen:", err)
+		fmt.Fprintln(stderr, "gateway serve:", err)
 		return 1
 	}
 	ctx, drain := context.WithCancel(context.Background())
@@ -70,16 +67,48 @@ func serve(signals <-chan os.Signal, path string, stderr io.Writer, ready func(a
 	done := make(chan struct{})
 	defer close(done)
 	go handleSignals(signals, done, srv, path, drain, log)
-	log.Info("hedgegate serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(),
-		"routes", len(cfg.Routes), "config", path)
-	if ready != nil {
-		ready(ln.Addr().String(), adminLn.Addr().String())
+	at := listening{client: lns.Client.Addr().String(), admin: lns.Admin.Addr().String()}
+	if lns.Metrics != nil {
+		at.metrics = lns.Metrics.Addr().String()
 	}
-	if err := srv.Serve(ctx, ln, adminLn); err != nil {
+	log.Info("hedgegate serving", "listen", at.client, "tls", cfg.TLS.Enabled(), "h2c", cfg.H2C,
+		"admin", at.admin, "metrics", at.metrics, "routes", len(cfg.Routes), "config", path)
+	if ready != nil {
+		ready(at)
+	}
+	if err := srv.ServeListeners(ctx, lns); err != nil {
 		log.Error("serve", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// listen opens the config's listeners, or none of them.
+func listen(cfg *config.Config) (server.Listeners, error) {
+	var lns server.Listeners
+	var opened []net.Listener
+	for _, l := range []struct {
+		key, addr string
+		to        *net.Listener
+	}{
+		{"listen", cfg.Listen, &lns.Client},
+		{"admin_listen", cfg.AdminListen, &lns.Admin},
+		{"metrics_listen", cfg.MetricsListen, &lns.Metrics},
+	} {
+		if l.addr == "" {
+			continue // metrics_listen is optional
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return server.Listeners{}, fmt.Errorf("%s: %w", l.key, err)
+		}
+		opened = append(opened, ln)
+		*l.to = ln
+	}
+	return lns, nil
 }
 
 // refuseConfig prints a config's problems one per line (or an unreadable file's

@@ -37,13 +37,13 @@ routes:
 `, rep.URL)), 0o600)
 
 	signals := make(chan os.Signal, 2)
-	addrs := make(chan [2]string, 1)
+	addrs := make(chan listening, 1)
 	var logs syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- serve(signals, path, &logs, func(addr, admin string) { addrs <- [2]string{addr, admin} })
+		exited <- serve(signals, path, &logs, func(at listening) { addrs <- at })
 	}()
-	var a [2]string
+	var a listening
 	select {
 	case a = <-addrs:
 	case code := <-exited:
@@ -53,7 +53,7 @@ routes:
 	defer client.CloseIdleConnections()
 	answered := make(chan error, 1)
 	go func() {
-		resp, err := client.Get("http://" + a[0] + "/kv/held")
+		resp, err := client.Get("http://" + a.client + "/kv/held")
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

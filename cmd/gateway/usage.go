@@ -6,28 +6,40 @@ package main
 const serveUsage = `usage: gateway serve -config FILE
 
 Runs the gateway: clients on the config's listen address, the admin endpoints on
-admin_listen. "gateway validate -config FILE" checks a file first.
+admin_listen, and, if set, metrics and probes on metrics_listen. Logs go to
+standard error as JSON lines (log.format: text for key=value). "gateway validate
+-config FILE" checks a file first.
 
 signals:
-  SIGHUP             reload the config file; a file with problems is refused and
-                     logged, and the running config stays
+  SIGHUP             reload the config file, the TLS pair and the log level and
+                     access settings with it; a file with problems (a bad or
+                     expired certificate among them) is refused and logged, and
+                     the running config stays
   SIGTERM, SIGINT    drain: /readyz turns 503 at once, answers carry Connection:
-                     close for shutdown.drain_delay, then the listener closes and
-                     requests in flight get up to shutdown.timeout to finish
+                     close (GOAWAY over HTTP/2) for shutdown.drain_delay, then the
+                     listener closes and requests in flight get up to
+                     shutdown.timeout to finish
   a second signal    stop at once, without waiting for requests in flight
 
-admin listener (admin_listen):
+client listener (listen): the routes. HTTP/1.1; with tls, HTTPS with HTTP/2 by
+ALPN; with h2c: true, also cleartext HTTP/2 with prior knowledge.
+
+admin listener (admin_listen; keep it on loopback or a private network):
   /metrics           Prometheus metrics
   /healthz           200 while the process runs
   /readyz            200 once every replica set has opened its warm connections,
-                     503 while draining
+                     503 while warming or draining
   /debug/replicas    per replica: in flight, error rate, latency, hedge delay
-  /debug/config      the config in force
+  /debug/config      the config in force (replica passwords redacted)
   /debug/advisor     what each hedge percentile would cost ("gateway tune" reads it)
   POST /reload       reload as SIGHUP does; 400 with the problems when refused
 
-docs: README.md (Commands; Endpoints, errors and metrics; Rolling deploys),
-      docs/config.md (every key, shutdown among them)
+metrics listener (metrics_listen, optional; safe to expose to Prometheus and
+kubelet probes): /metrics, /healthz and /readyz only.
+
+docs: README.md (Commands; Endpoints, errors and metrics; Listeners, TLS and
+      logs; Rolling deploys), docs/config.md (every key), docs/listeners.md
+      (TLS, HTTP/2, the admin and metrics ports' threat model, the access log)
 `
 
 const validateUsage = `usage: gateway validate -config FILE
