@@ -52,7 +52,9 @@ func FuzzEdge(f *testing.F) {
 	defer files.Close()
 	anyRep := httptest.NewServer(http.HandlerFunc(record))
 	defer anyRep.Close()
+	// The access log is on, so that its record and its bounds see every input too.
 	yaml := fmt.Sprintf(`limits: {max_request_body_bytes: 64, max_header_bytes: 4096}
+log: {access: {enabled: true}}
 replica_sets:
   files: {warm_connections: 0, replicas: [{name: f1, url: %q}]}
   any: {warm_connections: 0, replicas: [{name: a1, url: %q}]}

@@ -269,5 +269,6 @@ func (s *Server) cutShort(ctx context.Context, r *http.Request, route, replica s
 		reason = "the replica's body ended early: " + err.Error()
 	}
 	s.metrics.truncated.WithLabelValues(route).Inc()
-	s.log.Warn("answer cut short; client connection aborted", "route", route, "replica", replica, "reason", reason)
+	s.log.Warn("answer cut short; aborted to the client (HTTP/1: its connection, HTTP/2: its stream)",
+		"route", route, "replica", replica, "proto", r.Proto, "reason", reason)
 }

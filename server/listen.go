@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hedgegate/hedgegate/config"
@@ -74,6 +75,22 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return c, nil
 	}
 	return nil, errNoCertificate
+}
+
+// certCollector exports the expiry of the certificate in force, when tls is set:
+// what an alert on a renewal that did not happen compares with time().
+type certCollector struct{ s *Server }
+
+var certExpiryDesc = prometheus.NewDesc("hedgegate_tls_certificate_expiry_timestamp_seconds",
+	"When the client listener's certificate (its leaf) expires, in Unix seconds; absent without tls.",
+	nil, nil)
+
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certExpiryDesc }
+
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
+	if cert := c.s.state.Load().cert; cert != nil && cert.Leaf != nil {
+		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(cert.Leaf.NotAfter.Unix()))
+	}
 }
 
 // serveClient runs srv on ln until it is shut down, over TLS when tls is set.

@@ -36,6 +36,9 @@ func TestMetricsListenerServesOnlyMetricsAndProbes(t *testing.T) {
 			t.Errorf("%s %s on the metrics listener: %d %.80q, want %d with %q", tc.method, tc.path, code, body, tc.want, tc.body)
 		}
 	}
+	if _, page := get(t, "GET", g.metrics+"/metrics"); strings.Contains(page, "hedgegate_tls_certificate") {
+		t.Error("a certificate expiry without tls")
+	}
 	// The admin listener still has all of it.
 	if code, _ := get(t, "GET", g.admin+"/debug/config"); code != 200 {
 		t.Errorf("admin /debug/config: %d", code)

@@ -96,7 +96,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.state.Store(st)
 	s.applyLogLevel(cfg)
-	s.metrics.registry.MustRegister(&stateCollector{s: s})
+	s.metrics.registry.MustRegister(&stateCollector{s: s}, &certCollector{s: s})
 	return s, nil
 }
 

@@ -72,6 +72,12 @@ func TestReloadSwapsTheCertificateAndRefusesABadOne(t *testing.T) {
 	if r := g.do(t, "GET", "/kv/b", nil, nil); r.status != 200 || g.dials.Load() != dials {
 		t.Errorf("the connection opened before the reload: %d, %d new connections", r.status, g.dials.Load()-dials)
 	}
+	if _, page := get(t, "GET", g.admin+"/metrics"); !strings.Contains(page, "hedgegate_tls_certificate_expiry_timestamp_seconds ") {
+		t.Error("no certificate expiry on /metrics")
+	}
+	if v := testutil.ToFloat64(&certCollector{g.srv}); v != float64(renewed.Cert.NotAfter.Unix()) {
+		t.Errorf("expiry gauge %v, want the renewed certificate's %d", v, renewed.Cert.NotAfter.Unix())
+	}
 
 	for _, tc := range []struct {
 		name       string

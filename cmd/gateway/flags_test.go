@@ -57,8 +57,8 @@ func TestFlagErrorExits2(t *testing.T) {
 	}
 }
 
-// serve -h is the operator's first stop: it says what each signal does, what the
-// admin listener serves, and where the docs are.
+// serve -h is the operator's first stop: it says what each signal does, what each
+// listener serves, and where the docs are.
 func TestServeHelpNamesSignalsEndpointsAndDocs(t *testing.T) {
 	var stdout, stderr strings.Builder
 	if code := run([]string{"serve", "-h"}, &stdout, &stderr); code != 0 {
@@ -68,6 +68,9 @@ func TestServeHelpNamesSignalsEndpointsAndDocs(t *testing.T) {
 		"SIGHUP", "reload", "SIGTERM, SIGINT", "drain", "a second signal", "stop at once",
 		"/metrics", "/healthz", "/readyz", "/debug/replicas", "/debug/config", "/debug/advisor", "POST /reload",
 		"docs/config.md", "-config FILE",
+		// Each listener and what it serves; the drain's keys; the listeners' docs.
+		"client listener (listen)", "tls", "h2c", "metrics listener (metrics_listen",
+		"shutdown.drain_delay", "shutdown.timeout", "GOAWAY", "docs/listeners.md",
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("serve -h lacks %q:\n%s", want, stdout.String())
