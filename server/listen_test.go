@@ -266,9 +266,9 @@ func TestH2COffRefusesPriorKnowledge(t *testing.T) {
 // A slow answer in flight when the listener closes finishes, over every protocol
 // (HTTP/2 clients get GOAWAY; their open streams complete).
 func TestShutdownFinishesInFlightOverEveryProtocol(t *testing.T) {
-	slow := newReplica(t, "r1", func(r *replica) { r.delay = 300 * time.Millisecond })
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
+			slow := newReplica(t, "r1", func(r *replica) { r.delay = 300 * time.Millisecond })
 			g := serveOver(t, p, gatewayYAML([]string{slow.srv.URL}, ""), false, nil)
 			g.waitReady(t)
 			got := make(chan string, 1)
