@@ -1,6 +1,10 @@
 package quorum
 
-import "github.com/hedgegate/hedgegate/config"
+import (
+	"slices"
+
+	"github.com/hedgegate/hedgegate/config"
+)
 
 // Answer is one finished attempt as the collector sees it.
 type Answer struct {
@@ -11,7 +15,15 @@ type Answer struct {
 	// Err is non-nil when the attempt failed or its version could not be extracted;
 	// such an answer does not count toward agreement and never wins.
 	Err error
+	// BelowMin marks an answer below the request's client floor (the version in
+	// X-Min-Version, compared with AtLeast by the caller, possibly on a version other
+	// than Version): like a failed one it does not count toward agreement and never
+	// wins, but when no acceptable answer comes the result is ResultFloorUnmet.
+	BelowMin bool
 }
+
+// votes reports whether a counts toward agreement.
+func (a Answer) votes() bool { return a.Err == nil && !a.BelowMin }
 
 // Policy is what Decide needs to know about the route and the key. Build the route's
 // part once; Floor.Policy fills the per-key floor.
@@ -35,13 +47,16 @@ type Policy struct {
 // hedgegate_quorum_results_total.
 type Result string
 
-// Results. Decide returns the first four; ResultDeadline comes from DecideAtDeadline.
+// Results. ResultDeadline comes only from DecideAtDeadline.
 const (
 	ResultAgree    Result = "agree"     // Read answers agreed on a version not below the floor
 	ResultLatest   Result = "latest"    // conflict latest: the highest numeric version won
 	ResultNoQuorum Result = "no_quorum" // no agreement is possible any more (502)
 	ResultStale    Result = "stale"     // agreement only on versions the floor refuses (502)
 	ResultDeadline Result = "deadline"  // the deadline passed before a decision (504)
+	// ResultFloorUnmet: no acceptable answer, and some replica answered below the
+	// request's client floor (BelowMin): not caught up yet, rather than broken (503).
+	ResultFloorUnmet Result = "floor_unmet"
 )
 
 // Decision is what Decide concluded from the answers so far.
@@ -70,9 +85,11 @@ type Decision struct {
 //     (one already seen, or a new one), Decide waits (Decided=false).
 //   - Otherwise conflict latest serves the highest numeric version the floor does not
 //     refuse (ResultLatest); it does not wait for answers still in flight. Without
-//     one, or under majority, the result is ResultStale when an agreeing set (or,
-//     under latest, every numeric version) was refused by the floor, else
-//     ResultNoQuorum.
+//     one, or under majority, the result is ResultFloorUnmet when some answer was
+//     BelowMin, else ResultStale when an agreeing set (or, under latest, every
+//     numeric version) was refused by the floor, else ResultNoQuorum.
+//
+// Answers BelowMin count as failed ones do: never toward agreement, never a winner.
 func Decide(answers []Answer, p Policy) Decision {
 	return decide(answers, p, false)
 }
@@ -82,6 +99,7 @@ func Decide(answers []Answer, p Policy) Decision {
 // pending, except that ResultNoQuorum and ResultStale become ResultDeadline when
 // attempts were still pending, since they might have changed the outcome. Under
 // conflict latest the highest numeric version that arrived still wins.
+// ResultFloorUnmet stays: a replica did answer, below the client's floor.
 func DecideAtDeadline(answers []Answer, p Policy) Decision {
 	return decide(answers, p, true)
 }
@@ -98,7 +116,7 @@ func decide(answers []Answer, p Policy, expired bool) Decision {
 	// Answer sets are as small as a replica set: quadratic scans beat a map here.
 	stale := -1 // first answer of the first agreeing set the floor refused
 	for i, a := range answers {
-		if a.Err != nil || count(answers[:i+1], a.Version) != read {
+		if !a.votes() || count(answers[:i+1], a.Version) != read {
 			continue
 		}
 		first := firstIndex(answers, a.Version)
@@ -119,7 +137,7 @@ func decide(answers []Answer, p Policy, expired bool) Decision {
 	}
 	if pending > 0 {
 		for i, a := range answers {
-			if a.Err == nil && firstIndex(answers, a.Version) == i &&
+			if a.votes() && firstIndex(answers, a.Version) == i &&
 				!p.refuses(a.Version) && count(answers, a.Version)+pending >= read {
 				return Decision{Winner: -1}
 			}
@@ -129,7 +147,7 @@ func decide(answers []Answer, p Policy, expired bool) Decision {
 	if p.Conflict == config.ConflictLatest {
 		best, highestRefused := -1, -1
 		for i, a := range answers {
-			if a.Err != nil || !a.Version.Numeric() {
+			if !a.votes() || !a.Version.Numeric() {
 				continue
 			}
 			if p.refuses(a.Version) {
@@ -152,16 +170,20 @@ func decide(answers []Answer, p Policy, expired bool) Decision {
 		}
 	}
 
-	if stale >= 0 && !cut {
+	d := Decision{Decided: true, Result: ResultNoQuorum, Winner: -1}
+	switch {
+	case slices.ContainsFunc(answers, func(a Answer) bool { return a.Err == nil && a.BelowMin }):
+		// Before stale and deadline: the client can tell "not caught up yet" (retry)
+		// from "broken", and one replica at least did answer it.
+		d.Result = ResultFloorUnmet
+	case stale >= 0 && !cut:
 		return Decision{Decided: true, Result: ResultStale, Winner: -1,
 			Version: answers[stale].Version, Agreeing: count(answers, answers[stale].Version)}
-	}
-	d := Decision{Decided: true, Result: ResultNoQuorum, Winner: -1}
-	if cut {
+	case cut:
 		d.Result = ResultDeadline
 	}
 	for i, a := range answers {
-		if a.Err == nil && firstIndex(answers, a.Version) == i {
+		if a.votes() && firstIndex(answers, a.Version) == i {
 			d.Agreeing = max(d.Agreeing, count(answers, a.Version))
 		}
 	}
@@ -191,21 +213,21 @@ func (p Policy) refuses(v Version) bool {
 	return false
 }
 
-// count returns how many successful answers report v.
+// count returns how many voting answers report v.
 func count(answers []Answer, v Version) int {
 	n := 0
 	for _, a := range answers {
-		if a.Err == nil && a.Version.Equal(v) {
+		if a.votes() && a.Version.Equal(v) {
 			n++
 		}
 	}
 	return n
 }
 
-// firstIndex returns the first successful answer reporting v, or -1.
+// firstIndex returns the first voting answer reporting v, or -1.
 func firstIndex(answers []Answer, v Version) int {
 	for i, a := range answers {
-		if a.Err == nil && a.Version.Equal(v) {
+		if a.votes() && a.Version.Equal(v) {
 			return i
 		}
 	}

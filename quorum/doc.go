@@ -38,6 +38,15 @@
 // anything after a key is evicted or the gateway restarts (the floor is in memory,
 // per gateway process); ordering across gateway instances.
 //
+// # The client's floor
+//
+// A request may carry a minimum version of its own (X-Min-Version: read-your-writes
+// across gateway instances, with no state here). AtLeast says whether a version meets
+// it: numerically when both are decimal integers, otherwise only when equal, since
+// opaque versions carry no order. The engine marks answers that do not meet it
+// BelowMin; Decide never counts or serves them, and ends with ResultFloorUnmet when
+// one came and no acceptable agreement is possible.
+//
 // Hazard: with body-hash versions, a value that legitimately returns to earlier
 // content (a toggled flag) has the hash of a replaced version and is refused as stale
 // until four other versions have been served or the key is evicted. Use monotonic

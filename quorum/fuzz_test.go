@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"slices"
 	"sort"
@@ -55,6 +56,13 @@ func FuzzDecide(f *testing.F) {
 				p.FloorHistory = append(p.FloorHistory, Version{Raw: fuzzVersions[int(r.next())%len(fuzzVersions)]})
 			}
 		}
+		// The client's floor, compared as the engine compares it: with AtLeast, on the
+		// answer's own version (the etcd example compares another; Decide only sees
+		// the flag either way).
+		var min *Version
+		if r.next()%3 != 0 {
+			min = &Version{Raw: fuzzVersions[int(r.next())%len(fuzzVersions)]}
+		}
 		answers := make([]Answer, n)
 		for i := range answers {
 			b := r.next()
@@ -63,10 +71,63 @@ func FuzzDecide(f *testing.F) {
 				continue
 			}
 			answers[i].Version = Version{Raw: fuzzVersions[int(b/5)%len(fuzzVersions)]}
+			answers[i].BelowMin = min != nil && !AtLeast(answers[i].Version, *min)
 		}
 		checkDecision(t, answers, p, Decide(answers, p), false)
 		checkDecision(t, answers, p, DecideAtDeadline(answers, p), true)
+		for _, d := range []Decision{Decide(answers, p), DecideAtDeadline(answers, p)} {
+			if d.Winner >= 0 && min != nil && !refAtLeast(answers[d.Winner].Version, *min) {
+				t.Fatalf("answers %v min %v: served %v, below the client's floor", answers, *min, d.Version)
+			}
+		}
 	})
+}
+
+// FuzzAtLeast checks the client floor's comparison against a restatement of its rule
+// and the properties a floor needs: every version meets itself, two versions that
+// meet each other are the same, and meeting is transitive (so a client carrying the
+// version it was served is never refused that version or anything it accepts).
+func FuzzAtLeast(f *testing.F) {
+	f.Add("42", "42", "7")
+	f.Add("042", "42", "-0")
+	f.Add("18446744073709551617", "18446744073709551616", "1")
+	f.Add("abc", "abc", "ab")
+	f.Add("sha256:00", "00", "-")
+	f.Add("+5", "5", "")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		va, vb, vc := Version{Raw: a}, Version{Raw: b}, Version{Raw: c}
+		if got, want := AtLeast(va, vb), refAtLeast(va, vb); got != want {
+			t.Fatalf("AtLeast(%q, %q) = %v, want %v", a, b, got, want)
+		}
+		if !AtLeast(va, va) {
+			t.Fatalf("%q does not meet itself", a)
+		}
+		if AtLeast(va, vb) && AtLeast(vb, va) && !va.Equal(vb) {
+			t.Fatalf("%q and %q meet each other but differ", a, b)
+		}
+		if AtLeast(va, vb) && AtLeast(vb, vc) && !AtLeast(va, vc) {
+			t.Fatalf("%q ≥ %q ≥ %q but not %q ≥ %q", a, b, c, a, c)
+		}
+	})
+}
+
+// refAtLeast restates the client floor's rule without Version's methods: decimal
+// integers (an optional "-", digits) compare as numbers; anything else only by text.
+func refAtLeast(v, floor Version) bool {
+	x, xok := refInt(v.Raw)
+	y, yok := refInt(floor.Raw)
+	if xok && yok {
+		return x.Cmp(y) >= 0
+	}
+	return v.Raw == floor.Raw
+}
+
+func refInt(s string) (*big.Int, bool) {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return nil, false
+	}
+	return new(big.Int).SetString(s, 10)
 }
 
 // refRefused restates the floor rule independently of Policy.refuses.
@@ -100,8 +161,12 @@ func checkDecision(t *testing.T, answers []Answer, p Policy, d Decision, expired
 	// Per distinct accepted version: its count and where it reached read.
 	acceptedSet, completable := false, pending >= read
 	firstReach, firstReachAt := -1, len(answers)
+	belowMin := false
+	for _, a := range answers {
+		belowMin = belowMin || (a.Err == nil && a.BelowMin)
+	}
 	for i, a := range answers {
-		if a.Err != nil || refRefused(p, a.Version) {
+		if a.Err != nil || a.BelowMin || refRefused(p, a.Version) {
 			continue
 		}
 		c := count(answers, a.Version)
@@ -109,7 +174,7 @@ func checkDecision(t *testing.T, answers []Answer, p Policy, d Decision, expired
 			acceptedSet = true
 			seen := 0
 			for j, b := range answers {
-				if b.Err == nil && b.Version.Equal(a.Version) {
+				if b.Err == nil && !b.BelowMin && b.Version.Equal(a.Version) {
 					seen++
 					if seen == read && j < firstReachAt {
 						firstReach, firstReachAt = i, j
@@ -142,6 +207,9 @@ func checkDecision(t *testing.T, answers []Answer, p Policy, d Decision, expired
 		if w.Err != nil {
 			fail("winner is a failed answer")
 		}
+		if w.BelowMin {
+			fail("winner is below the client's floor")
+		}
 		if !w.Version.Equal(d.Version) || firstIndex(answers, d.Version) != d.Winner {
 			fail("winner is not the first answer with the decided version")
 		}
@@ -171,15 +239,18 @@ func checkDecision(t *testing.T, answers []Answer, p Policy, d Decision, expired
 			fail("latest while agreement was possible")
 		}
 		for _, a := range answers {
-			if a.Err == nil && a.Version.Numeric() && !refRefused(p, a.Version) {
+			if a.Err == nil && !a.BelowMin && a.Version.Numeric() && !refRefused(p, a.Version) {
 				if c, _ := a.Version.Compare(d.Version); c > 0 {
 					fail("latest picked %v below %v", d.Version, a.Version)
 				}
 			}
 		}
-	case ResultNoQuorum, ResultStale, ResultDeadline:
+	case ResultNoQuorum, ResultStale, ResultDeadline, ResultFloorUnmet:
 		if d.Winner != -1 {
 			fail("failure result with a winner")
+		}
+		if (d.Result == ResultFloorUnmet) != belowMin {
+			fail("floor_unmet exactly when an answer was below the client's floor (%v)", belowMin)
 		}
 		if acceptedSet || completable {
 			fail("gave up while agreement was possible")
@@ -189,7 +260,7 @@ func checkDecision(t *testing.T, answers []Answer, p Policy, d Decision, expired
 		}
 		if p.Conflict == config.ConflictLatest {
 			for _, a := range answers {
-				if a.Err == nil && a.Version.Numeric() && !refRefused(p, a.Version) {
+				if a.Err == nil && !a.BelowMin && a.Version.Numeric() && !refRefused(p, a.Version) {
 					fail("latest gave up with a numeric candidate %v", a.Version)
 				}
 			}
