@@ -49,6 +49,10 @@ const (
 	DefaultConflict = ConflictMajority
 )
 
+// DefaultMinVersionHeader is min_version_header on a route that has a version;
+// a route without one has none.
+const DefaultMinVersionHeader = "X-Min-Version"
+
 // DefaultAttemptTimeout returns a route's default attempt_timeout, auto: derived
 // from the replica's measured latency.
 func DefaultAttemptTimeout() AttemptTimeout { return AttemptTimeout{Auto: true} }
@@ -103,6 +107,9 @@ func applyDefaults(c *Config, given func(path string) bool) {
 		setDefault(given, p+"strategy", &r.Strategy, DefaultStrategy)
 		setDefault(given, p+"timeout", &r.Timeout, Duration(DefaultTimeout))
 		setDefault(given, p+"attempt_timeout", &r.AttemptTimeout, DefaultAttemptTimeout())
+		if _, versioned := r.ResponseVersion(); versioned {
+			setDefault(given, p+"min_version_header", &r.MinVersionHeader, DefaultMinVersionHeader)
+		}
 
 		setDefault(given, p+"hedge.percentile", &r.Hedge.Percentile, DefaultPercentile)
 		setDefault(given, p+"hedge.initial_delay", &r.Hedge.InitialDelay, Duration(DefaultInitialDelay))

@@ -212,6 +212,25 @@ type Route struct {
 	// Default [DefaultAttemptTimeout].
 	AttemptTimeout AttemptTimeout `yaml:"attempt_timeout" json:"attempt_timeout"`
 
+	// Version says where the route's answers carry their version, whatever the
+	// strategy: {header: X-Version}, {json_pointer: /header/revision}, or {} for a
+	// hash of status and body, with missing as in quorum.version. With a version,
+	// every answer carries it in X-Hedgegate-Version and a client may carry a floor
+	// in MinVersionHeader. Hedge and parallel routes then buffer each answer's body
+	// (up to limits.max_response_body_bytes) when the version is in it. On a quorum
+	// route it is also the version replicas must agree on, unless quorum.version
+	// names a header or pointer: then quorum.version decides agreement and the
+	// monotonic floor, and this one the client floor (etcd: agree on the key's
+	// mod_revision, compare a write's header.revision). Default: none, and a quorum
+	// route's version is quorum.version. See ResponseVersion and AgreementVersion.
+	Version *Version `yaml:"version" json:"version,omitempty"`
+	// MinVersionHeader is the request header in which a client carries its floor
+	// (read-your-writes): such a request is answered only with a version at least
+	// that high (AtLeast in package quorum), or 503. Requires a version (Version, or
+	// strategy quorum). Default [DefaultMinVersionHeader] on a route with a version,
+	// "" (none) otherwise; "" turns the floor off.
+	MinVersionHeader string `yaml:"min_version_header" json:"min_version_header"`
+
 	Hedge    Hedge    `yaml:"hedge" json:"hedge"`
 	Parallel Parallel `yaml:"parallel" json:"parallel"`
 	Quorum   Quorum   `yaml:"quorum" json:"quorum"`
@@ -250,7 +269,8 @@ type Quorum struct {
 	// Read is how many replicas must agree on the version; 1 ≤ read ≤ replicas.
 	// Default: a majority of the set.
 	Read int `yaml:"read" json:"read"`
-	// Version says where a response's version is read. Empty: a hash of status and body.
+	// Version says where the version replicas must agree on is read. Empty: the
+	// route's version when it has one, else a hash of status and body.
 	Version Version `yaml:"version" json:"version"`
 	// Conflict is majority (only an agreeing set wins) or latest (when no read agree,
 	// the highest numeric version wins). Default [DefaultConflict].
@@ -271,6 +291,33 @@ type Version struct {
 	// form a quorum instead of failing with 502. Pick a value below every real
 	// version. Default "": such an answer does not count toward agreement.
 	Missing string `yaml:"missing" json:"missing,omitempty"`
+}
+
+// Ordered reports whether versions from v can be ordered: a header or a JSON
+// pointer may hold numbers; a body hash never does.
+func (v Version) Ordered() bool { return v.Header != "" || v.JSONPointer != "" }
+
+// ResponseVersion is the version a route's answers carry (X-Hedgegate-Version) and a
+// client's floor is compared with: version, or on a quorum route the version its
+// replicas agree on. ok is false when the route has none.
+func (r *Route) ResponseVersion() (v Version, ok bool) {
+	switch {
+	case r.Version != nil:
+		return *r.Version, true
+	case r.Strategy == StrategyQuorum:
+		return r.Quorum.Version, true
+	}
+	return Version{}, false
+}
+
+// AgreementVersion is the version a quorum route's replicas must agree on and its
+// monotonic floor keeps: quorum.version when it names a header or pointer, else the
+// route's version, else the body hash.
+func (r *Route) AgreementVersion() Version {
+	if !r.Quorum.Version.Ordered() && r.Version != nil {
+		return *r.Version
+	}
+	return r.Quorum.Version
 }
 
 // Monotonic configures the per-key version floor of a quorum route.

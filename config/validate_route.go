@@ -57,7 +57,19 @@ func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNa
 			v.add(p+".parallel.fanout", "%d exceeds the %d replicas of set %q", f, replicas, r.ReplicaSet)
 		}
 	}
-	v.quorum(p+".quorum", &r.Quorum, r.Strategy == StrategyQuorum, replicas, r.ReplicaSet)
+	if r.Version != nil {
+		v.version(p+".version", *r.Version)
+	}
+	if h := r.MinVersionHeader; h != "" {
+		_, versioned := r.ResponseVersion()
+		switch {
+		case !isToken(h):
+			v.add(p+".min_version_header", "%q is not a valid header name", h)
+		case !versioned:
+			v.add(p+".min_version_header", "needs a version to compare the floor with: set version (quorum.version counts only with strategy quorum)")
+		}
+	}
+	v.quorum(p+".quorum", r, replicas)
 	v.retry(p+".retry", &r.Retry)
 
 	if b := r.Budget.Ratio; !(b >= 0 && b <= 1) {
@@ -177,33 +189,19 @@ func (v *validator) hedge(p string, h *Hedge) {
 	}
 }
 
-func (v *validator) quorum(p string, q *Quorum, active bool, replicas int, set string) {
+func (v *validator) quorum(p string, r *Route, replicas int) {
+	q, active := &r.Quorum, r.Strategy == StrategyQuorum
 	if active && replicas >= 0 {
 		switch {
 		case q.Read < 1:
 			v.add(p+".read", "must be ≥ 1, got %d", q.Read)
 		case q.Read > replicas:
-			v.add(p+".read", "%d exceeds the %d replicas of set %q", q.Read, replicas, set)
+			v.add(p+".read", "%d exceeds the %d replicas of set %q", q.Read, replicas, r.ReplicaSet)
 		}
 	}
-	hasVersion := true
-	switch ver := q.Version; {
-	case ver.Header != "" && ver.JSONPointer != "":
-		v.add(p+".version", "set header or json_pointer, not both")
-	case ver.Header != "":
-		if !isToken(ver.Header) {
-			v.add(p+".version.header", "%q is not a valid header name", ver.Header)
-		}
-	case ver.JSONPointer != "":
-		if msg := checkJSONPointer(ver.JSONPointer); msg != "" {
-			v.add(p+".version.json_pointer", "%s", msg)
-		}
-	default:
-		hasVersion = false
-	}
-	if q.Version.Missing != "" && !hasVersion {
-		v.add(p+".version.missing", "needs version.header or version.json_pointer (a body hash always exists)")
-	}
+	v.version(p+".version", q.Version)
+	// Agreement may use the route's version (quorum.version names none).
+	hasVersion := r.AgreementVersion().Ordered()
 	switch q.Conflict {
 	case ConflictMajority:
 	case ConflictLatest:
@@ -221,6 +219,26 @@ func (v *validator) quorum(p string, q *Quorum, active bool, replicas int, set s
 		if active && !hasVersion {
 			v.add(p+".monotonic.enabled", "needs version.header or version.json_pointer (a body hash has no order)")
 		}
+	}
+}
+
+// version checks one version source: at most one of header and json_pointer, each
+// well-formed, and missing only beside one of them.
+func (v *validator) version(p string, ver Version) {
+	switch {
+	case ver.Header != "" && ver.JSONPointer != "":
+		v.add(p, "set header or json_pointer, not both")
+	case ver.Header != "":
+		if !isToken(ver.Header) {
+			v.add(p+".header", "%q is not a valid header name", ver.Header)
+		}
+	case ver.JSONPointer != "":
+		if msg := checkJSONPointer(ver.JSONPointer); msg != "" {
+			v.add(p+".json_pointer", "%s", msg)
+		}
+	}
+	if ver.Missing != "" && !ver.Ordered() {
+		v.add(p+".missing", "needs version.header or version.json_pointer (a body hash always exists)")
 	}
 }
 
