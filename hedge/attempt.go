@@ -203,7 +203,8 @@ func (r *run) reports() []AttemptReport {
 			Replica:    a.replica.Name,
 			Kind:       a.kind.String(),
 			DurationMS: float64(a.elapsed.Microseconds()) / 1000,
-			Version:    a.version,
+			Version:    a.ver.Raw,
+			Agreed:     a.agreed,
 		}
 		if a.resp != nil {
 			rep.Status = a.resp.StatusCode

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hedgegate/hedgegate/quorum"
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
@@ -24,6 +25,9 @@ type Result struct {
 	Sent int
 	// Quorum is set for quorum routes.
 	Quorum *QuorumInfo
+	// Version is the answer's version as the route declares it (X-Hedgegate-Version);
+	// "" when the route has none or the answer carried none.
+	Version string
 
 	run *run
 }
@@ -43,6 +47,7 @@ type run struct {
 	ctx   context.Context
 	tmpl  *http.Request
 	body  []byte
+	floor *quorum.Version // the client's minimum version; nil for none
 	sched scheduler
 	coll  collector
 	// events carries each attempt's end and, for attempts not cut at their timeout,
@@ -82,8 +87,12 @@ type attempt struct {
 	err     error
 	elapsed time.Duration
 
-	received bool   // the engine took its end from events
-	version  string // the version its answer carried, when the collector read one
+	received bool // the engine took its end from events
+	// The answer's version as the route declares it (checkVersion), and for a quorum
+	// whose agreement version is another, that one's text too.
+	ver    quorum.Version
+	verErr error
+	agreed string
 	// overtaken: an attempt sent after this one won. Set before cancel, read by the
 	// attempt's goroutine, which may also be finishing on its own: hence atomic.
 	overtaken atomic.Bool
@@ -93,10 +102,15 @@ type attempt struct {
 // Do sends req to the plan's replicas and returns the decided answer, or an *Error.
 // body is the request body, already read and bounded by the caller (nil for none); it
 // is replayed to every attempt. ctx carries the request's deadline: Do adds none of
-// its own (Transport applies the plan's timeout; the gateway the route's).
+// its own (Transport applies the plan's timeout; the gateway the route's). A floor on
+// ctx (WithMinVersion) or in req's min_version_header is honoured (version.go).
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
+	floor, err := p.requestFloor(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	p.budget.request()
-	r := &run{plan: p, ctx: ctx, body: body, events: make(chan event, 2*p.mode.maxAttempts)}
+	r := &run{plan: p, ctx: ctx, body: body, floor: floor, events: make(chan event, 2*p.mode.maxAttempts)}
 	r.tmpl, r.sched, r.coll = p.strategy.begin(req, body)
 	r.sched.start(r)
 	if r.open == 0 {
@@ -133,6 +147,7 @@ func (r *run) take(ev event) (*Result, error, bool) {
 	}
 	r.open--
 	a.received = true
+	r.checkVersion(a)
 	if res, err, done := r.coll.collect(r, a); done {
 		return res, err, true
 	}
@@ -259,12 +274,20 @@ func (r *run) win(a *attempt) *Result {
 }
 
 func (r *run) result(a *attempt) *Result {
-	return &Result{Response: a.resp, Replica: a.replica.Name, Kind: a.kind, Sent: len(r.attempts), run: r}
+	return &Result{Response: a.resp, Replica: a.replica.Name, Kind: a.kind, Sent: len(r.attempts),
+		Version: a.ver.Raw, run: r}
 }
 
 func (r *run) fail(outcome Outcome, message string) error {
 	r.finish()
-	return &Error{Outcome: outcome, Message: message, Attempts: r.reports()}
+	e := &Error{Outcome: outcome, Message: message, Attempts: r.reports()}
+	if r.floor != nil {
+		e.MinVersion = r.floor.Raw
+	}
+	if outcome == OutcomeFloorUnmet {
+		r.plan.observer.FloorUnmet(r.plan.route)
+	}
+	return e
 }
 
 func (r *run) expiredError() error {
@@ -293,6 +316,7 @@ func (r *run) finish() {
 			if !a.received {
 				r.awaitEnd()
 				a.received = true
+				r.lateVersion(a)
 				if a.resp != nil && a.body == nil {
 					drainClose(a.resp.Body)
 				}
@@ -337,6 +361,8 @@ func (r *run) outcomeOf(a *attempt) AttemptOutcome {
 		return AttemptWon
 	case a.failure == failCancelled:
 		return AttemptCancelled
+	case a.failure == failStale:
+		return AttemptStale
 	case a.failure != noFailure:
 		return AttemptFailed
 	}

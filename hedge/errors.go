@@ -24,6 +24,7 @@ const (
 	failCancelled    failureKind = "cancelled" // a loser, cancelled once the result was decided
 	failBodyTooLarge failureKind = "body_too_large"
 	failNoVersion    failureKind = "no_version" // a quorum answer whose version could not be read
+	failStale        failureKind = "stale"      // below the request's minimum version: retried elsewhere, never served
 	failOther        failureKind = "other"
 )
 
@@ -89,6 +90,13 @@ const (
 	OutcomeNoQuorum
 	// OutcomeStale: the only possible agreement was older than a version already served.
 	OutcomeStale
+	// OutcomeFloorUnmet: no answer reached the request's minimum version before every
+	// replica it could ask had answered, or before its deadline: the replicas have not
+	// caught up with the client's write yet (a retry later may succeed).
+	OutcomeFloorUnmet
+	// OutcomeBadMinVersion: the request's minimum version cannot be used (an empty or
+	// repeated header, or a plan without a version); nothing was sent.
+	OutcomeBadMinVersion
 )
 
 // Error is a request that ended without an answer to pass on: Outcome is its kind
@@ -98,16 +106,22 @@ type Error struct {
 	Outcome  Outcome
 	Message  string
 	Attempts []AttemptReport
+	// MinVersion is the request's floor, "" for none.
+	MinVersion string
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // AttemptReport is one attempt as the client's error body and debug logs show it.
+// Version is the answer's version as the route declares it (the one a client's floor
+// is compared with); Agreed is a quorum's agreement version when that is another one
+// (quorum.version beside version).
 type AttemptReport struct {
 	Replica    string  `json:"replica"`
 	Kind       string  `json:"kind"`
 	Status     int     `json:"status,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	Version    string  `json:"version,omitempty"`
+	Agreed     string  `json:"quorum_version,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 }

@@ -1,6 +1,7 @@
 package hedge_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/hedge"
 )
 
@@ -46,4 +48,40 @@ func Example() {
 	resp.Body.Close() // releases the request's other attempts
 	fmt.Println(resp.StatusCode, string(body))
 	// Output: 200 value of /kv/hello
+}
+
+// Read-your-writes from Go: the client carries the version its write returned, and
+// only a replica that has it answers. The lagging replica's answer, if it is asked
+// first, is not served; the next attempt goes to the other one.
+func ExampleWithMinVersion() {
+	replica := func(version string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Version", version)
+			fmt.Fprintf(w, "value at version %s", version)
+		}))
+	}
+	lagging, caughtUp := replica("41"), replica("42")
+	defer lagging.Close()
+	defer caughtUp.Close()
+
+	plan, err := hedge.New(hedge.Config{
+		Replicas: []string{lagging.URL, caughtUp.URL},
+		Version:  &config.Version{Header: "X-Version"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer plan.Close()
+
+	client := &http.Client{Transport: &hedge.Transport{Plan: plan}}
+	// Our write returned version 42 (the header X-Min-Version: 42 does the same).
+	req, _ := http.NewRequestWithContext(hedge.WithMinVersion(context.Background(), "42"), http.MethodGet, "http://kv/kv/a", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Fatal(err) // errors.As(err, &herr) with herr.Outcome == hedge.OutcomeFloorUnmet: nobody has it yet
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.Header.Get(hedge.VersionHeader), string(body))
+	// Output: 42 value at version 42
 }

@@ -16,6 +16,7 @@ type hedgeStrategy struct {
 	delays      delaySource
 	retry       *retryPolicy
 	backoff     *backoff
+	bodyVersion bool // the route's version is in the body: every answer is read whole
 }
 
 // delaySource says how long a hedge waits on an attempt to rep before the next one.
@@ -25,11 +26,12 @@ type delaySource interface {
 }
 
 func (s *hedgeStrategy) mode() attemptMode {
-	return attemptMode{maxAttempts: s.maxAttempts, read: readNone}
+	return attemptMode{maxAttempts: s.maxAttempts, read: firstAnswerRead(s.bodyVersion)}
 }
 
 func (s *hedgeStrategy) begin(req *http.Request, _ []byte) (*http.Request, scheduler, collector) {
 	h := &hedgeRequest{strategy: s, retrier: retrier{policy: s.retry, backoff: s.backoff}}
+	req, h.head = asGet(req, s.bodyVersion)
 	return req, h, h
 }
 

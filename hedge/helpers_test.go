@@ -124,10 +124,12 @@ type recorder struct {
 	denied   int
 	quorum   map[string]int
 	diverged map[string]int
+	stale    map[string]int // per replica
+	unmet    int
 }
 
 func newRecorder() *recorder {
-	return &recorder{attempts: map[string]int{}, quorum: map[string]int{}, diverged: map[string]int{}}
+	return &recorder{attempts: map[string]int{}, quorum: map[string]int{}, diverged: map[string]int{}, stale: map[string]int{}}
 }
 
 func (o *recorder) AttemptStarted(_, replica string, kind Kind) {
@@ -147,6 +149,13 @@ func (o *recorder) QuorumDivergence(_, replica string) {
 	o.diverged[replica]++
 	o.mu.Unlock()
 }
+
+func (o *recorder) StaleAnswer(_, replica string) {
+	o.mu.Lock()
+	o.stale[replica]++
+	o.mu.Unlock()
+}
+func (o *recorder) FloorUnmet(string) { o.mu.Lock(); o.unmet++; o.mu.Unlock() }
 
 func (o *recorder) count(key string) int {
 	o.mu.Lock()

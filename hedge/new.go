@@ -26,6 +26,21 @@ type Config struct {
 	// Name labels the plan in Observer and Tracer calls. Empty: "default".
 	Name string
 
+	// Version says where the plan's answers carry their version, whatever the
+	// strategy, as a route's version key does: a header, a JSON pointer into the
+	// body, or &config.Version{} for a hash of status and body (a version in the
+	// body makes every answer be read whole, up to MaxResponseBodyBytes). With one,
+	// Result.Version and the X-Hedgegate-Version header of Transport's answers carry
+	// it, and a request may carry a floor (WithMinVersion, or the MinVersionHeader
+	// header): it is then answered only with a version at least that high, or an
+	// *Error with OutcomeFloorUnmet. On Quorum, Quorum.Version (when it names a
+	// header or pointer) is what replicas agree on and this the floor's. Nil: none,
+	// but a Quorum plan's version is its Quorum.Version.
+	Version *config.Version
+	// MinVersionHeader is the request header a floor is read from when the
+	// request's context carries none. Empty: X-Min-Version, on a plan with a version.
+	MinVersionHeader string
+
 	// Timeout is each request's deadline, hedges and retries and the winner's body
 	// included (as http.Client.Timeout): Transport applies it unless the request's
 	// context ends sooner. Do leaves deadlines to its caller's context. It also bounds
@@ -222,6 +237,11 @@ func (c *Config) config() *config.Config {
 		strategy = Hedge{}
 	}
 	strategy.configure(route)
+	route.Version = c.Version
+	if _, versioned := route.ResponseVersion(); versioned {
+		route.MinVersionHeader = config.DefaultMinVersionHeader
+	}
+	setIf(&route.MinVersionHeader, c.MinVersionHeader)
 	setIf(&route.Timeout, config.Duration(c.Timeout))
 	if c.AttemptTimeout != 0 {
 		route.AttemptTimeout = config.AttemptTimeout{Fixed: c.AttemptTimeout}

@@ -24,6 +24,9 @@ type settings struct {
 	FixedTimeout time.Duration
 	MaxBody      int64
 	Retry        retryPolicy
+	Version      config.Version
+	MinHeader    string
+	Versioned    bool
 }
 
 func settingsOf(p *Plan) settings {
@@ -33,6 +36,9 @@ func settingsOf(p *Plan) settings {
 		Backoff: [2]time.Duration{p.backoff.base, p.backoff.max},
 		Timeout: p.timeout, AutoTimeout: p.autoTimeout, FixedTimeout: p.fixedTimeout,
 		MaxBody: p.maxBody, Retry: p.retry,
+	}
+	if v := p.version; v != nil {
+		s.Version, s.MinHeader, s.Versioned = v.cfg, v.header, true
 	}
 	switch st := p.strategy.(type) {
 	case *parallelStrategy:
@@ -73,6 +79,9 @@ func TestNewZeroValuesAreTheConfigDefaults(t *testing.T) {
 			"budget: {ratio: 0, min_per_second: 0}\nretry: {on: []}"},
 		{"retry settings", Config{Retry: Retry{On: []string{"reset", "404"}, BackoffMax: 20 * time.Millisecond}},
 			"retry: {on: [reset, \"404\"], backoff_max: 20ms}"},
+		{"a version", Config{Version: &config.Version{JSONPointer: "/rev"}}, "version: {json_pointer: /rev}"},
+		{"a version and its floor header", Config{Strategy: Parallel{}, Version: &config.Version{}, MinVersionHeader: "X-Token"},
+			"strategy: parallel\nversion: {}\nmin_version_header: X-Token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			urls := []string{"http://a.test", "http://b.test", "http://c.test"}
@@ -102,6 +111,8 @@ func TestNewRefusesWhatValidateRefuses(t *testing.T) {
 			"attempt_timeout: 2s exceeds timeout (1s)"},
 		{"unknown retry condition", Config{Replicas: []string{"http://a.test"}, Retry: Retry{On: []string{"sometimes"}}},
 			`retry.on[0]: unknown retry condition "sometimes"`},
+		{"a floor header without a version", Config{Replicas: []string{"http://a.test"}, MinVersionHeader: "X-Token"},
+			"min_version_header: needs a version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := New(tc.c)
@@ -139,4 +150,34 @@ func TestTransportAppliesThePlansTimeout(t *testing.T) {
 		t.Fatalf("got %v, want the plan's 50ms deadline (OutcomeDeadline)", err)
 	}
 	waitFor(t, func() bool { return stuck.cancelled.Load() == 1 }, "the stuck attempt outlived the deadline")
+}
+
+// Transport: every answer carries its version, a request's X-Min-Version header is a
+// floor, and a floor nobody reaches is an *Error the client can tell apart.
+func TestTransportCarriesVersionsAndFloors(t *testing.T) {
+	r1, r2 := newBackend(t, "r1", versioned("r1", "5")), newBackend(t, "r2", versioned("r2", "7"))
+	p := newPlan(t, Config{Replicas: urls(r1, r2), Picker: firstPicker{}, Version: &config.Version{Header: "X-Version"}})
+	client := &http.Client{Transport: &Transport{Plan: p}}
+	read := func(floor string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, "http://plan.invalid/kv/a", nil)
+		if floor != "" {
+			req.Header.Set("X-Min-Version", floor)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	if resp, err := read(""); err != nil || resp.Header.Get(VersionHeader) != "5" {
+		t.Fatalf("no floor: %v %v, want r1's version 5 in %s", resp, err, VersionHeader)
+	}
+	if resp, err := read("6"); err != nil || resp.Header.Get(VersionHeader) != "7" {
+		t.Fatalf("floor 6: %v %v, want r2's 7", resp, err)
+	}
+	_, err := read("8")
+	var e *Error
+	if !errors.As(err, &e) || e.Outcome != OutcomeFloorUnmet || e.MinVersion != "8" {
+		t.Fatalf("floor 8: %v, want OutcomeFloorUnmet", err)
+	}
 }

@@ -47,6 +47,11 @@ type Observer interface {
 	// QuorumDivergence is called for each replica whose answer disagreed with the
 	// version a quorum request served.
 	QuorumDivergence(route, replica string)
+	// StaleAnswer is called for each answer below its request's minimum version.
+	StaleAnswer(route, replica string)
+	// FloorUnmet is called for each request that ended because no answer reached
+	// its minimum version.
+	FloorUnmet(route string)
 }
 
 // nopObserver ignores everything; it is the default when a Plan has no observer.
@@ -57,6 +62,8 @@ func (nopObserver) HedgeWon(string)                     {}
 func (nopObserver) BudgetDenied(string)                 {}
 func (nopObserver) QuorumResult(string, string)         {}
 func (nopObserver) QuorumDivergence(string, string)     {}
+func (nopObserver) StaleAnswer(string, string)          {}
+func (nopObserver) FloorUnmet(string)                   {}
 
 var _ Observer = nopObserver{}
 
@@ -110,8 +117,8 @@ const (
 	// unreadable version, a body too large), including a failed answer passed on
 	// because nothing better came.
 	AttemptFailed
-	// AttemptStale: it answered with a version below the request's floor. Reserved
-	// for the client-carried version floor; no attempt ends so yet.
+	// AttemptStale: it answered with a version below the request's minimum version
+	// (X-Min-Version, WithMinVersion), or with none to compare: not served.
 	AttemptStale
 )
 

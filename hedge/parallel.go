@@ -11,14 +11,16 @@ type parallelStrategy struct {
 	maxAttempts int
 	retry       *retryPolicy
 	backoff     *backoff
+	bodyVersion bool // the route's version is in the body: every answer is read whole
 }
 
 func (s *parallelStrategy) mode() attemptMode {
-	return attemptMode{maxAttempts: s.maxAttempts, read: readNone}
+	return attemptMode{maxAttempts: s.maxAttempts, read: firstAnswerRead(s.bodyVersion)}
 }
 
 func (s *parallelStrategy) begin(req *http.Request, _ []byte) (*http.Request, scheduler, collector) {
 	p := &parallelRequest{fanout: s.fanout, retrier: retrier{policy: s.retry, backoff: s.backoff}}
+	req, p.head = asGet(req, s.bodyVersion)
 	return req, p, p
 }
 

@@ -52,9 +52,10 @@ type Options struct {
 	MinSamples int
 	// Previous is the plan this one replaces on a reload (nil at start). When the
 	// route's budget settings are unchanged its budget carries over, and when its
-	// quorum version and monotonic settings are unchanged, its monotonic floor too:
-	// a reload must neither grant a fresh budget in an outage nor forget versions
-	// already served.
+	// quorum version and monotonic settings are unchanged, its monotonic floor too,
+	// and while its version is unchanged, the highest version each replica was seen
+	// with: a reload must neither grant a fresh budget in an outage nor forget
+	// versions already served.
 	Previous *Plan
 	// MaxResponseBodyBytes bounds a buffered replica answer (quorum bodies, failed answers
 	// kept to pass through). Zero: 8 MiB.
@@ -76,6 +77,7 @@ type Plan struct {
 	backoff    backoff
 	delays     percentileDelay // what HedgeDelay reports; the hedge strategy's delays
 	minSamples int64
+	version    *routeVersion // nil: the route's answers carry no version
 
 	autoTimeout  bool
 	fixedTimeout time.Duration
@@ -142,6 +144,9 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 	if p.maxBody <= 0 {
 		p.maxBody = 8 << 20
 	}
+	if p.version, err = newRouteVersion(route, set, opts.Previous); err != nil {
+		return nil, fmt.Errorf("route %q: %w", route.Name, err)
+	}
 	s, err := p.newStrategy(route, opts.Previous)
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
@@ -159,13 +164,13 @@ func (p *Plan) newStrategy(route *config.Route, prev *Plan) (strategy, error) {
 		p.strategyName = config.StrategyHedge
 		// Each attempt goes to a replica the request has not tried: the set caps it.
 		return &hedgeStrategy{maxAttempts: min(max(1, route.Hedge.MaxAttempts), n),
-			delays: &p.delays, retry: &p.retry, backoff: &p.backoff}, nil
+			delays: &p.delays, retry: &p.retry, backoff: &p.backoff, bodyVersion: p.version.needsBody()}, nil
 	case config.StrategyParallel:
 		// Replacements for failed fan-out attempts go to replicas not yet tried.
 		return &parallelStrategy{fanout: min(max(1, route.Parallel.Fanout), n), maxAttempts: n,
-			retry: &p.retry, backoff: &p.backoff}, nil
+			retry: &p.retry, backoff: &p.backoff, bodyVersion: p.version.needsBody()}, nil
 	case config.StrategyQuorum:
-		return newQuorumStrategy(route, n, prev)
+		return newQuorumStrategy(route, n, prev, p.version)
 	}
 	return nil, fmt.Errorf("unknown strategy %q", route.Strategy)
 }

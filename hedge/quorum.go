@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/quorum"
@@ -27,30 +26,41 @@ import (
 type quorumStrategy struct {
 	route     string
 	replicas  int
-	extractor *quorum.Extractor
-	// needsBody: versions come from bodies (hash or JSON pointer), or conflict latest
-	// may have to serve an answer at the deadline, after its stream was cancelled.
+	extractor *quorum.Extractor // the agreement version's
+	// shared: the agreement version is the route's own, already read by checkVersion.
+	shared bool
+	// bodyVersion: a version (agreement or the route's) is read from the body.
+	bodyVersion bool
+	// needsBody: a version comes from bodies (hash or JSON pointer), or conflict
+	// latest may have to serve an answer at the deadline, after its stream was
+	// cancelled.
 	needsBody bool
 	base      quorum.Policy
-	floor     *quorum.Floor // nil unless monotonic reads are on
-	cfg       config.Quorum // what it was built from, to carry the floor over on reload
+	floor     *quorum.Floor  // nil unless monotonic reads are on
+	agreement config.Version // what extractor and floor were built from
+	monotonic config.Monotonic
 }
 
-// newQuorumStrategy builds route's quorum for a set of n replicas. The monotonic floor
-// of prev (the plan this one replaces, or nil) carries over while the version and
+// newQuorumStrategy builds route's quorum for a set of n replicas; version is the
+// route's own (X-Hedgegate-Version, the client floor). The monotonic floor of prev
+// (the plan this one replaces, or nil) carries over while the agreement version and
 // monotonic settings are unchanged: a reload must not forget versions already served.
-func newQuorumStrategy(route *config.Route, n int, prev *Plan) (*quorumStrategy, error) {
-	ex, err := quorum.NewExtractor(route.Quorum.Version)
+func newQuorumStrategy(route *config.Route, n int, prev *Plan, version *routeVersion) (*quorumStrategy, error) {
+	agreement := route.AgreementVersion()
+	ex, err := quorum.NewExtractor(agreement)
 	if err != nil {
 		return nil, err
 	}
 	q := &quorumStrategy{
-		route:     route.Name,
-		replicas:  n,
-		extractor: ex,
-		needsBody: ex.NeedsBody() || route.Quorum.Conflict == config.ConflictLatest,
-		base:      quorum.Policy{Read: route.Quorum.Read, Asked: n, Conflict: route.Quorum.Conflict},
-		cfg:       route.Quorum,
+		route:       route.Name,
+		replicas:    n,
+		extractor:   ex,
+		shared:      version != nil && version.cfg == agreement,
+		bodyVersion: ex.NeedsBody() || version.needsBody(),
+		needsBody:   ex.NeedsBody() || version.needsBody() || route.Quorum.Conflict == config.ConflictLatest,
+		base:        quorum.Policy{Read: route.Quorum.Read, Asked: n, Conflict: route.Quorum.Conflict},
+		agreement:   agreement,
+		monotonic:   route.Quorum.Monotonic,
 	}
 	if m := route.Quorum.Monotonic; m.Enabled {
 		if q.floor, err = quorum.NewFloor(m.MaxKeys); err != nil {
@@ -58,7 +68,7 @@ func newQuorumStrategy(route *config.Route, n int, prev *Plan) (*quorumStrategy,
 		}
 	}
 	if old, ok := previousStrategy(prev).(*quorumStrategy); ok && old.floor != nil && q.floor != nil &&
-		old.cfg.Version == q.cfg.Version && old.cfg.Monotonic == q.cfg.Monotonic {
+		old.agreement == q.agreement && old.monotonic == q.monotonic {
 		q.floor = old.floor
 	}
 	return q, nil
@@ -78,14 +88,8 @@ func (q *quorumStrategy) begin(req *http.Request, body []byte) (*http.Request, s
 		qr.key = quorum.Key(q.route, req.URL.Path, req.URL.RawQuery, body)
 		qr.policy = q.floor.Policy(qr.key, q.base)
 	}
-	if req.Method == http.MethodHead && q.extractor.NeedsBody() {
-		// A HEAD answer has no body to take a version from: ask for the whole answer
-		// and hand back only its headers (nginx's proxy_cache_convert_head does the
-		// same), so Content-Length is still the real one.
-		get := *req
-		get.Method = http.MethodGet
-		req, qr.head = &get, true
-	}
+	// A HEAD answer has no body to take a version from.
+	req, qr.head = asGet(req, q.bodyVersion)
 	return req, qr, qr
 }
 
@@ -122,16 +126,21 @@ func (q *quorumRequest) wake(launcher)            {}
 func (q *quorumRequest) collect(d decider, a *attempt) (*Result, error, bool) {
 	ans := quorum.Answer{Replica: a.replica.Name}
 	switch {
+	case a.failure == failStale:
+		ans.BelowMin = true // below the client's floor: no vote (checkVersion said why)
 	case a.failure != noFailure:
 		ans.Err = errors.New(string(a.failure))
 	default:
-		v, err := q.strategy.extractor.Extract(a.resp.StatusCode, a.resp.Header, a.body)
+		v, err := a.ver, a.verErr
+		if !q.strategy.shared {
+			v, err = q.strategy.extractor.Extract(a.resp.StatusCode, a.resp.Header, a.body)
+			a.agreed = v.Raw
+		}
 		if err != nil {
 			ans.Err = err
 			a.failure, a.err = failNoVersion, err
 		} else {
 			ans.Version = v
-			a.version = v.Raw
 		}
 	}
 	q.answers = append(q.answers, ans)
@@ -172,6 +181,8 @@ func (q *quorumRequest) decide(d decider, dec quorum.Decision) (*Result, error) 
 			return nil, d.fail(OutcomeStale, fmt.Sprintf("stale quorum: replicas agree only on version %s, older than one already served", dec.Version))
 		case quorum.ResultDeadline:
 			return nil, d.fail(OutcomeDeadline, fmt.Sprintf("deadline exceeded before %d replicas agreed", q.policy.Read))
+		case quorum.ResultFloorUnmet:
+			return nil, d.floorUnmet()
 		}
 		return nil, d.fail(OutcomeNoQuorum, fmt.Sprintf("no quorum: fewer than %d of %d replicas agree on a version", q.policy.Read, q.policy.Asked))
 	}
@@ -186,15 +197,7 @@ func (q *quorumRequest) decide(d decider, dec quorum.Decision) (*Result, error) 
 		f.Observe(q.key, dec.Version)
 	}
 	win := q.attempts[dec.Winner]
-	res := d.win(win)
+	res := serveBuffered(d.win(win), win, q.head)
 	res.Quorum = &QuorumInfo{Agreeing: dec.Agreeing, Asked: q.policy.Asked, Version: dec.Version.Raw, Result: string(dec.Result)}
-	if win.body != nil {
-		resp := bufferedResponse(win.resp, win.body)
-		resp.Header.Set("Content-Length", strconv.Itoa(len(win.body)))
-		if q.head {
-			resp.Body = http.NoBody
-		}
-		res.Response = resp
-	}
 	return res, nil
 }

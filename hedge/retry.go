@@ -94,6 +94,8 @@ func (p retryPolicy) retryableFailure(f failureKind) bool {
 		return true // only statuses listed in retry.on are classed as failures
 	case failBodyTooLarge:
 		return false // another replica will send the same large body
+	case failStale:
+		return true // a floor's next attempt, whatever retry.on lists: another replica may have caught up
 	}
 	return false
 }

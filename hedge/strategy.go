@@ -125,6 +125,9 @@ type decider interface {
 	// expiredError is fail for a request whose context ended: OutcomeDeadline or
 	// OutcomeCancelled as the context says.
 	expiredError() error
+	// floorUnmet is fail for a request none of whose answers reached its minimum
+	// version (OutcomeFloorUnmet).
+	floorUnmet() error
 	// deadlinePassed says the request's context ended by its deadline, not the client.
 	deadlinePassed() bool
 	// observer and route name are for the collector's own reports.

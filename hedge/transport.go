@@ -16,6 +16,11 @@ import (
 // The request's path and query are sent to the plan's replicas; its host is ignored.
 // Each request gets the plan's timeout as its deadline, unless its context ends
 // sooner; it covers reading the body too, as http.Client.Timeout does.
+//
+// On a plan with a version, each answer carries it in X-Hedgegate-Version, and a
+// request carrying a floor (WithMinVersion on its context, or the plan's
+// MinVersionHeader, X-Min-Version by default) is answered only with a version at
+// least that high; otherwise RoundTrip returns an *Error with OutcomeFloorUnmet.
 type Transport struct {
 	// Plan runs every request. Required.
 	Plan *Plan
@@ -63,6 +68,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp := *res.Response
+	if t.Plan.Versioned() {
+		// The plan's word, never a replica's: absent when the answer carried none.
+		if resp.Header = resp.Header.Clone(); resp.Header == nil {
+			resp.Header = http.Header{}
+		}
+		resp.Header.Del(VersionHeader)
+		if res.Version != "" {
+			resp.Header.Set(VersionHeader, res.Version)
+		}
+	}
 	resp.Body = resultBody{Reader: res.Response.Body, result: res, cancel: cancel}
 	resp.Request = req
 	return &resp, nil

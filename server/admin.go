@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,8 @@ var replicaLegend = map[string]string{
 	"ewma_latency_ms":                         "NOT a percentile: the time-decayed average latency the picker weighs; it decays toward 0 while the replica gets no traffic, so an idle replica looks cheap and gets tried again",
 	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples)",
 	"attempt_timeout_ms":                      "per route: the attempt timeout in force now",
+	"highest_version":                         "per route with a version: the highest version this replica answered it with since start (for opaque versions, the latest); meaningful for a store-wide version such as etcd's header.revision",
+	"versions_behind":                         "per route whose versions are integers 0 to 2^64-1: the set's highest version minus this replica's: how far it lags",
 }
 
 // SetReport is one replica set in /debug/replicas.
@@ -99,6 +102,8 @@ type ReplicaState struct {
 	HedgeDelayMS     map[string]float64 // per hedge route: the delay in force now
 	HedgePercentile  map[string]float64 // per hedge route: the percentile that delay is
 	AttemptTimeoutMS map[string]float64 // per route
+	HighestVersion   map[string]string  // per versioned route: the replica's highest version seen
+	VersionsBehind   map[string]uint64  // per route with numeric versions: the set's highest minus this one
 }
 
 // replicaJSON is ReplicaState as written, in reading order: who, traffic, the window's
@@ -121,6 +126,8 @@ type replicaJSON struct {
 	HedgeDelayMS     map[string]float64 `json:"hedge_delay_ms,omitempty"`
 	HedgePercentile  map[string]float64 `json:"hedge_percentile,omitempty"`
 	AttemptTimeoutMS map[string]float64 `json:"attempt_timeout_ms"`
+	HighestVersion   map[string]string  `json:"highest_version,omitempty"`
+	VersionsBehind   map[string]uint64  `json:"versions_behind,omitempty"`
 }
 
 // MarshalJSON flattens the stats and the route timings into one object.
@@ -135,6 +142,8 @@ func (r ReplicaState) MarshalJSON() ([]byte, error) {
 		HedgeDelayMS:     r.HedgeDelayMS,
 		HedgePercentile:  r.HedgePercentile,
 		AttemptTimeoutMS: r.AttemptTimeoutMS,
+		HighestVersion:   r.HighestVersion,
+		VersionsBehind:   r.VersionsBehind,
 	})
 }
 
@@ -170,9 +179,44 @@ func (s *Server) replicaReport() ReplicaReport {
 			}
 			sr.Replicas = append(sr.Replicas, rs)
 		}
+		addVersions(sr.Replicas, set, st.routes)
 		out.ReplicaSets = append(out.ReplicaSets, sr)
 	}
 	return out
+}
+
+// addVersions fills, for each versioned route on set, every replica's highest version
+// seen and, where the versions are integers, how far each is behind the set's highest.
+func addVersions(states []ReplicaState, set *replicas.Set, routes []*route) {
+	for _, rt := range routes {
+		if rt.plan.Set() != set || !rt.plan.Versioned() {
+			continue
+		}
+		name := rt.cfg.Name
+		top, nums := uint64(0), make([]*uint64, len(states))
+		for i, rep := range set.Replicas {
+			v := rt.plan.HighestVersion(rep)
+			if v == "" {
+				continue
+			}
+			if states[i].HighestVersion == nil {
+				states[i].HighestVersion = map[string]string{}
+			}
+			states[i].HighestVersion[name] = v
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				nums[i], top = &n, max(top, n)
+			}
+		}
+		for i, n := range nums {
+			if n == nil {
+				continue
+			}
+			if states[i].VersionsBehind == nil {
+				states[i].VersionsBehind = map[string]uint64{}
+			}
+			states[i].VersionsBehind[name] = top - *n
+		}
+	}
 }
 
 // ms is d in float milliseconds, as every *_ms field is written.

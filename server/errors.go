@@ -10,9 +10,11 @@ import (
 
 // errorBody is the JSON every gateway-made error answer carries (DESIGN.md).
 type errorBody struct {
-	Error    string                `json:"error"`
-	Route    string                `json:"route,omitempty"`
-	Attempts []hedge.AttemptReport `json:"attempts,omitempty"`
+	Error string `json:"error"`
+	Route string `json:"route,omitempty"`
+	// MinVersion is the floor the request carried (X-Min-Version), when it had one.
+	MinVersion string                `json:"min_version,omitempty"`
+	Attempts   []hedge.AttemptReport `json:"attempts,omitempty"`
 	// Problems are a refused reload's config problems, as `gateway validate` prints them.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -83,7 +85,7 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}}, body
 		}
 	case errors.As(err, &herr):
-		body.Error, body.Attempts = herr.Message, herr.Attempts
+		body.Error, body.Attempts, body.MinVersion = herr.Message, herr.Attempts, herr.MinVersion
 		switch herr.Outcome {
 		case hedge.OutcomeDeadline:
 			return answerHead{status: http.StatusGatewayTimeout}, body
@@ -91,6 +93,13 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 			return answerHead{status: statusClientClosed}, body
 		case hedge.OutcomeNoReplica:
 			return answerHead{status: http.StatusServiceUnavailable}, body
+		case hedge.OutcomeFloorUnmet:
+			// Not caught up yet, not broken: the replicas usually are within
+			// milliseconds, so the client may come back soon (the body lists each
+			// replica's version).
+			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}}, body
+		case hedge.OutcomeBadMinVersion:
+			return answerHead{status: http.StatusBadRequest}, body
 		case hedge.OutcomeAllFailed, hedge.OutcomeNoQuorum, hedge.OutcomeStale:
 			return answerHead{status: http.StatusBadGateway}, body
 		}

@@ -200,6 +200,13 @@ func (s *Server) answer(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	h.Set(ReplicaHeader, res.Replica)
 	h.Set(AttemptsHeader, strconv.Itoa(res.Sent))
+	if rt.plan.Versioned() {
+		// The gateway's word, never a replica's: absent when the answer carried none.
+		h.Del(hedge.VersionHeader)
+		if res.Version != "" {
+			h.Set(hedge.VersionHeader, res.Version)
+		}
+	}
 	if q := res.Quorum; q != nil {
 		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
 		h.Set("X-Quorum-Version", q.Version)

@@ -22,6 +22,8 @@ type metrics struct {
 	budgetDenied    *prometheus.CounterVec
 	quorumResults   *prometheus.CounterVec
 	quorumDivergent *prometheus.CounterVec
+	staleAnswers    *prometheus.CounterVec
+	floorUnmet      *prometheus.CounterVec
 	truncated       *prometheus.CounterVec
 	inflight        prometheus.Gauge
 	shed            prometheus.Counter
@@ -63,6 +65,14 @@ func newMetrics() *metrics {
 			Name: "hedgegate_quorum_divergence_total",
 			Help: "Quorum answers whose version differed from the version served, by replica.",
 		}, []string{"route", "replica"}),
+		staleAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_stale_answers_total",
+			Help: "Replica answers below the request's minimum version (X-Min-Version), not served; by replica: which one lags.",
+		}, []string{"route", "replica"}),
+		floorUnmet: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_floor_unmet_total",
+			Help: "Requests answered 503 because no replica reached their minimum version (X-Min-Version) in time.",
+		}, []string{"route"}),
 		truncated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hedgegate_truncated_responses_total",
 			Help: "Answers cut short after their head was sent (replica reset, route deadline, client too slow): the client's connection or stream was aborted.",
@@ -85,7 +95,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
-		m.quorumResults, m.quorumDivergent, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError)
+		m.quorumResults, m.quorumDivergent, m.staleAnswers, m.floorUnmet, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError)
 	// The standard runtime and process series (go_*, process_*): what an SRE reads first
 	// when a gateway's memory, goroutines or file descriptors grow. On the private
 	// registry, so two servers in one process each export them.
@@ -111,6 +121,8 @@ type routeObserver struct {
 	backend map[backendKey]prometheus.Counter
 	wins    prometheus.Counter
 	denied  prometheus.Counter
+	stale   map[string]prometheus.Counter // by replica label
+	unmet   prometheus.Counter
 }
 
 type backendKey struct {
@@ -120,14 +132,23 @@ type backendKey struct {
 
 var _ hedge.Observer = (*routeObserver)(nil)
 
-func (m *metrics) routeObserver(route string, replicaNames []string) *routeObserver {
+// routeObserver builds route's observer; a versioned route's floor series exist from
+// the start, at 0, so alerts and dashboards have something to match.
+func (m *metrics) routeObserver(route string, replicaNames []string, versioned bool) *routeObserver {
 	o := &routeObserver{
 		m:       m,
 		backend: make(map[backendKey]prometheus.Counter, 3*len(replicaNames)),
 		wins:    m.hedgeWins.WithLabelValues(route),
 		denied:  m.budgetDenied.WithLabelValues(route),
+		stale:   make(map[string]prometheus.Counter, len(replicaNames)),
+	}
+	if versioned {
+		o.unmet = m.floorUnmet.WithLabelValues(route)
 	}
 	for _, name := range replicaNames {
+		if versioned {
+			o.stale[name] = m.staleAnswers.WithLabelValues(route, name)
+		}
 		for _, k := range []hedge.Kind{hedge.KindPrimary, hedge.KindHedge, hedge.KindRetry} {
 			o.backend[backendKey{name, k}] = m.backend.WithLabelValues(route, name, k.String())
 		}
@@ -152,4 +173,20 @@ func (o *routeObserver) QuorumResult(route, result string) {
 
 func (o *routeObserver) QuorumDivergence(route, replica string) {
 	o.m.quorumDivergent.WithLabelValues(route, replica).Inc()
+}
+
+func (o *routeObserver) StaleAnswer(route, replica string) {
+	if c, ok := o.stale[replica]; ok {
+		c.Inc()
+		return
+	}
+	o.m.staleAnswers.WithLabelValues(route, replica).Inc()
+}
+
+func (o *routeObserver) FloorUnmet(route string) {
+	if o.unmet != nil {
+		o.unmet.Inc()
+		return
+	}
+	o.m.floorUnmet.WithLabelValues(route).Inc()
 }

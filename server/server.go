@@ -162,7 +162,7 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		}
 		plan, err := hedge.NewPlan(rc, set, hedge.Options{
 			Previous:             previous,
-			Observer:             s.metrics.routeObserver(rc.Name, labels),
+			Observer:             s.metrics.routeObserver(rc.Name, labels, versioned(rc)),
 			Seed:                 s.opts.Seed + uint64(i),
 			Now:                  s.opts.Now,
 			MinSamples:           cfg.Latency.MinSamples,
@@ -187,6 +187,12 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		}
 	}
 	return st, removed, nil
+}
+
+// versioned says whether rc's answers carry a version.
+func versioned(rc *config.Route) bool {
+	_, ok := rc.ResponseVersion()
+	return ok
 }
 
 // Config is the config in force.
