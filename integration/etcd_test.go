@@ -237,6 +237,11 @@ func read(url, key string) readResult {
 	if err != nil {
 		return readResult{err: err}
 	}
+	return decodeRange(resp)
+}
+
+// decodeRange reads and closes a range answer.
+func decodeRange(resp *http.Response) readResult {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	r := readResult{status: resp.StatusCode, body: body, err: err, replica: resp.Header.Get("X-Hedgegate-Replica")}
