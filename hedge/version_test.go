@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
@@ -412,6 +413,40 @@ func TestTracerSeesStaleAttempts(t *testing.T) {
 		want := []tracedAttempt{{"r1", KindPrimary, 0, AttemptStale, 200, 1}, {"r2", KindRetry, 0, AttemptWon, 200, 1}}
 		if !slices.Equal(tr.seen, want) {
 			t.Errorf("traced %+v, want %+v", tr.seen, want)
+		}
+	})
+}
+
+// A reload keeps the versions each replica was seen with while the route's version is
+// unchanged, and forgets them when it changes (they would be another version's).
+func TestReloadKeepsTheVersionsSeen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ft := &versionTransport{answers: map[string]fakeAnswer{"a.test": {time.Millisecond, "42"}}}
+		cfg, rc := testConfig(t, abc, hedgeVersioned)
+		set, err := replicas.NewSet("s", cfg.ReplicaSets["s"], cfg.Latency, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer set.Close()
+		old, err := NewPlan(rc, set, Options{Transport: ft, Picker: firstPicker{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := old.Do(context.Background(), get(t, "/kv/a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Close()
+		same, _ := NewPlan(rc, set, Options{Previous: old})
+		changed := *rc
+		changed.Version = &config.Version{Header: "ETag"}
+		other, _ := NewPlan(&changed, set, Options{Previous: old})
+		r1 := set.Replicas[0]
+		if got := same.HighestVersion(r1); got != "42" {
+			t.Errorf("unchanged version: %q after the reload, want 42 kept", got)
+		}
+		if got := other.HighestVersion(r1); got != "" {
+			t.Errorf("another version: %q, want nothing carried over", got)
 		}
 	})
 }
