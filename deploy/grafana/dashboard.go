@@ -127,6 +127,18 @@ var rows = []row{{
   / on (route) group_left sum by (route) (rate(hedgegate_quorum_results_total{` + onRoute + `}` + rate + `))`, "{{route}} {{replica}}"}},
 	}},
 }, {
+	title: "Client version floor",
+	panels: []panel{{
+		title: "Stale answers by replica", unit: "reqps",
+		description: "Answers below the floor a client carried (X-Min-Version): not served; the next attempt went to a replica not yet tried. Which replica lags, and how often.",
+		targets: []target{{`sum by (route, replica) (rate(hedgegate_stale_answers_total{` + onRoute + `, replica=~"$replica"}` + rate + `))`,
+			"{{route}} {{replica}}"}},
+	}, {
+		title: "Floor unmet (503)", unit: "reqps",
+		description: "Requests no replica answered at or above the client's floor before the deadline: a 503 with Retry-After listing each replica's version. Steady: a replica set that lags the writes its clients made.",
+		targets:     []target{{`sum by (route) (rate(hedgegate_floor_unmet_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
+	}},
+}, {
 	title: "Load, shedding and config",
 	panels: []panel{{
 		title: "In flight", unit: "none",

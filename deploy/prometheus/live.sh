@@ -75,6 +75,12 @@ routes:
     replica_set: kv
     strategy: hedge
     budget: {ratio: 0.01, min_per_second: 1}
+  - name: kv-floor                   # clients carry X-Min-Version: stale answers, floor unmet
+    match: "/floor/kv/{key}"
+    strip_prefix: /floor
+    replica_set: kv
+    version: {header: X-Version}
+    budget: {ratio: 1, min_per_second: 50}
   - {name: slow, match: "/slow/kv/{key}", strip_prefix: /slow, replica_set: slow, timeout: 2s}
   - {name: cut, match: "/cut/kv/{key}", strip_prefix: /cut, replica_set: stall, timeout: 200ms}
 YAML
@@ -113,6 +119,9 @@ load kv-get '/kv/{key}' 300 34s
 load kv-quorum '/q/kv/{key}' 100 34s
 load kv-tight '/tight/kv/{key}' 100 34s
 load cut '/cut/kv/{key}' 5 34s -timeout 2s
+# Versions are 1000-1999 (+ an epoch): a floor of 1999 is above most keys' versions on
+# every replica (floor unmet), and above r1's one-behind answers (stale).
+load kv-floor '/floor/kv/{key}' 20 34s -header 'X-Min-Version: 1999'
 sleep 8
 say "burst: 800 req/s for 1s at the 100ms replica (past max_inflight 64)"
 load burst1 '/slow/kv/{key}' 800 1s -connections 256
