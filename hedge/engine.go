@@ -347,7 +347,7 @@ func (r *run) traceEnds() {
 		if a.traceEnd == nil {
 			continue
 		}
-		end := AttemptEnd{Outcome: r.outcomeOf(a), Elapsed: a.elapsed, Err: a.err}
+		end := AttemptEnd{Outcome: r.outcomeOf(a), Elapsed: a.elapsed, Err: a.err, Failure: string(a.failure)}
 		if a.resp != nil {
 			end.Status = a.resp.StatusCode
 		}

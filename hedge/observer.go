@@ -100,6 +100,11 @@ type AttemptEnd struct {
 	Elapsed time.Duration
 	// Err says why it failed or was cancelled, when it did.
 	Err error
+	// Failure names why, in the words of retry.on and of error bodies'
+	// attempts: connect_failure, reset, timeout, status (an answer with a status the
+	// route treats as failed), body_too_large, no_version, stale, cancelled, other.
+	// "" when it answered acceptably.
+	Failure string
 }
 
 // AttemptOutcome is what became of one attempt. (Outcome is a different thing: why a

@@ -107,6 +107,7 @@ type tracedAttempt struct {
 	delay   time.Duration
 	outcome AttemptOutcome
 	status  int
+	failure string
 	ends    int
 }
 
@@ -118,7 +119,7 @@ func (tr *traceRecorder) StartAttempt(ctx context.Context, s AttemptStart) (cont
 	return context.WithValue(ctx, traceKey{}, s.Replica), func(e AttemptEnd) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		tr.seen[i].outcome, tr.seen[i].status = e.Outcome, e.Status
+		tr.seen[i].outcome, tr.seen[i].status, tr.seen[i].failure = e.Outcome, e.Status, e.Failure
 		tr.seen[i].ends++
 	}
 }
@@ -133,14 +134,14 @@ func TestTracerSeesEveryAttemptsLaunchAndOutcome(t *testing.T) {
 	}{
 		{"hedge wins over a stuck primary", "hedge: {initial_delay: 5ms}",
 			map[string]fakeAnswer{"b.test": {time.Millisecond, ""}}, nil,
-			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptCancelled, 0, 1}, {"r2", KindHedge, 5 * time.Millisecond, AttemptWon, 200, 1}}},
+			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptCancelled, 0, "cancelled", 1}, {"r2", KindHedge, 5 * time.Millisecond, AttemptWon, 200, "", 1}}},
 		{"a 503 retried", "hedge: {initial_delay: 1s}",
 			map[string]fakeAnswer{"a.test": {time.Millisecond, ""}, "b.test": {time.Millisecond, ""}}, map[string]int{"a.test": 503},
-			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptFailed, 503, 1}, {"r2", KindRetry, 0, AttemptWon, 200, 1}}},
+			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptFailed, 503, "status", 1}, {"r2", KindRetry, 0, AttemptWon, 200, "", 1}}},
 		{"quorum", quorumHeaderRoute,
 			map[string]fakeAnswer{"a.test": {time.Millisecond, "7"}, "b.test": {2 * time.Millisecond, "7"}}, nil,
-			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptWon, 200, 1}, {"r2", KindPrimary, 0, AttemptLost, 200, 1},
-				{"r3", KindPrimary, 0, AttemptCancelled, 0, 1}}},
+			[]tracedAttempt{{"r1", KindPrimary, 0, AttemptWon, 200, "", 1}, {"r2", KindPrimary, 0, AttemptLost, 200, "", 1},
+				{"r3", KindPrimary, 0, AttemptCancelled, 0, "cancelled", 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

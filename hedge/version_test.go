@@ -410,7 +410,7 @@ func TestTracerSeesStaleAttempts(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.Close()
-		want := []tracedAttempt{{"r1", KindPrimary, 0, AttemptStale, 200, 1}, {"r2", KindRetry, 0, AttemptWon, 200, 1}}
+		want := []tracedAttempt{{"r1", KindPrimary, 0, AttemptStale, 200, "stale", 1}, {"r2", KindRetry, 0, AttemptWon, 200, "", 1}}
 		if !slices.Equal(tr.seen, want) {
 			t.Errorf("traced %+v, want %+v", tr.seen, want)
 		}
