@@ -40,6 +40,8 @@ const (
 	DefaultLogLevel             = LogInfo
 	DefaultLogFormat            = LogJSON
 	DefaultAccessSample         = 1.0
+	DefaultOTLPEndpoint         = ""
+	DefaultSampleRatio          = 0.01
 )
 
 // DefaultStrategy is a route's strategy, DefaultConflict a quorum's conflict rule.
@@ -85,6 +87,8 @@ func applyDefaults(c *Config, given func(path string) bool) {
 
 	setDefault(given, "shutdown.drain_delay", &c.Shutdown.DrainDelay, Duration(DefaultDrainDelay))
 	setDefault(given, "shutdown.timeout", &c.Shutdown.Timeout, Duration(DefaultShutdownTimeout))
+	setDefault(given, "tracing.otlp_endpoint", &c.Tracing.OTLPEndpoint, DefaultOTLPEndpoint)
+	setDefault(given, "tracing.sample_ratio", &c.Tracing.SampleRatio, DefaultSampleRatio)
 	if !given("trusted_proxies") {
 		c.TrustedProxies = []string{}
 	}

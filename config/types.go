@@ -37,6 +37,9 @@ type Config struct {
 
 	// Shutdown shapes the drain on SIGTERM/SIGINT.
 	Shutdown Shutdown `yaml:"shutdown" json:"shutdown"`
+	// Tracing sends OpenTelemetry traces of client requests and their attempts.
+	// Default: off.
+	Tracing Tracing `yaml:"tracing" json:"tracing"`
 	// TrustedProxies are the peers (CIDRs such as 10.0.0.0/8, or single addresses)
 	// whose X-Forwarded-For/-Proto/-Host, Forwarded and X-Real-IP headers are passed on
 	// as sent. From any other peer they are replaced by what the gateway saw. Default
@@ -131,6 +134,22 @@ type AccessLog struct {
 	// answers with a 5xx status the gateway did not choose to shed are logged always.
 	// Default [DefaultAccessSample].
 	Sample float64 `yaml:"sample" json:"sample"`
+}
+
+// Tracing exports one span per client request and one per attempt, by OTLP/HTTP
+// (docs/operate.md, Traces). OTLPEndpoint cannot change on reload; SampleRatio can.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP receiver's URL, http:// or https://, such as
+	// http://otel-collector:4318 (an OpenTelemetry Collector, Jaeger or Tempo): with
+	// no path, spans go to its /v1/traces; with a path, to that path as written.
+	// Default [DefaultOTLPEndpoint]: tracing off, at no cost, and a client's
+	// traceparent goes to replicas as it came.
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint"`
+	// SampleRatio is the share of requests the gateway starts a trace for, in
+	// [0, 1], drawn from the trace ID. A request whose traceparent says its caller
+	// sampled it (or did not) follows the caller instead. 0: the gateway starts no
+	// trace and only joins its callers' sampled ones. Default [DefaultSampleRatio].
+	SampleRatio float64 `yaml:"sample_ratio" json:"sample_ratio"`
 }
 
 // Latency shapes every replica's rolling HDR histogram.

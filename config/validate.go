@@ -35,6 +35,7 @@ func validate(c *Config, lines map[string]int, bad map[string]bool) Problems {
 	v.limits(&c.Limits)
 	v.latency(&c.Latency)
 	v.positiveDuration("shutdown.timeout", c.Shutdown.Timeout)
+	v.tracing(&c.Tracing)
 	for i, cidr := range c.TrustedProxies {
 		if _, err := ParsePrefix(cidr); err != nil {
 			v.add("trusted_proxies["+strconv.Itoa(i)+"]", "%v", err)
