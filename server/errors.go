@@ -49,10 +49,12 @@ func refuse(kind refusal, msg string) *edgeError { return &edgeError{kind: kind,
 // logs record, written for form's sake (nobody reads it).
 const statusClientClosed = 499
 
-// answerHead is what an error answer starts with.
+// answerHead is what an error answer starts with. kind names the error in traces
+// (error.type): a few fixed words, never the message.
 type answerHead struct {
 	status int
 	header map[string]string
+	kind   string
 }
 
 // errorAnswer is the one place an error becomes a status code, headers and a JSON body:
@@ -67,44 +69,48 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 		body.Problems = edge.problems
 		switch edge.kind {
 		case refuseBadRequest:
-			return answerHead{status: http.StatusBadRequest}, body
+			return answerHead{status: http.StatusBadRequest, kind: "bad_request"}, body
 		case refuseNotFound:
-			return answerHead{status: http.StatusNotFound}, body
+			return answerHead{status: http.StatusNotFound, kind: "not_found"}, body
 		case refuseMethod:
-			return answerHead{status: http.StatusMethodNotAllowed, header: map[string]string{"Allow": edge.allow}}, body
+			return answerHead{status: http.StatusMethodNotAllowed, header: map[string]string{"Allow": edge.allow}, kind: "method_not_allowed"}, body
 		case refuseBodyTimeout:
 			// readBody also closes an HTTP/1.1 connection, whose rest of the body may
 			// still come.
-			return answerHead{status: http.StatusRequestTimeout}, body
+			return answerHead{status: http.StatusRequestTimeout, kind: "body_timeout"}, body
 		case refuseBodyTooLarge:
-			return answerHead{status: http.StatusRequestEntityTooLarge}, body
+			return answerHead{status: http.StatusRequestEntityTooLarge, kind: "body_too_large"}, body
 		case refuseHeadersTooLarge:
-			return answerHead{status: http.StatusRequestHeaderFieldsTooLarge}, body
+			return answerHead{status: http.StatusRequestHeaderFieldsTooLarge, kind: "headers_too_large"}, body
 		case refuseShed:
 			// At once, with a hint: queueing here would only turn overload into timeouts.
-			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}}, body
+			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}, kind: "shed"}, body
 		}
 	case errors.As(err, &herr):
 		body.Error, body.Attempts, body.MinVersion = herr.Message, herr.Attempts, herr.MinVersion
 		switch herr.Outcome {
 		case hedge.OutcomeDeadline:
-			return answerHead{status: http.StatusGatewayTimeout}, body
+			return answerHead{status: http.StatusGatewayTimeout, kind: "deadline"}, body
 		case hedge.OutcomeCancelled:
-			return answerHead{status: statusClientClosed}, body
+			return answerHead{status: statusClientClosed, kind: "cancelled"}, body
 		case hedge.OutcomeNoReplica:
-			return answerHead{status: http.StatusServiceUnavailable}, body
+			return answerHead{status: http.StatusServiceUnavailable, kind: "no_replica"}, body
 		case hedge.OutcomeFloorUnmet:
 			// Not caught up yet, not broken: the replicas usually are within
 			// milliseconds, so the client may come back soon (the body lists each
 			// replica's version).
-			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}}, body
+			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}, kind: "floor_unmet"}, body
 		case hedge.OutcomeBadMinVersion:
-			return answerHead{status: http.StatusBadRequest}, body
-		case hedge.OutcomeAllFailed, hedge.OutcomeNoQuorum, hedge.OutcomeStale:
-			return answerHead{status: http.StatusBadGateway}, body
+			return answerHead{status: http.StatusBadRequest, kind: "bad_min_version"}, body
+		case hedge.OutcomeAllFailed:
+			return answerHead{status: http.StatusBadGateway, kind: "all_failed"}, body
+		case hedge.OutcomeNoQuorum:
+			return answerHead{status: http.StatusBadGateway, kind: "no_quorum"}, body
+		case hedge.OutcomeStale:
+			return answerHead{status: http.StatusBadGateway, kind: "stale"}, body
 		}
 	}
-	return answerHead{status: http.StatusBadGateway}, body
+	return answerHead{status: http.StatusBadGateway, kind: "other"}, body
 }
 
 // writeFailure answers err as errorAnswer says and returns the status sent. It writes
@@ -112,6 +118,7 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 // send an empty 200 if it is still there.
 func writeFailure(w http.ResponseWriter, route string, err error) int {
 	head, body := errorAnswer(route, err)
+	traceFailure(w, head.kind, body.Error, err)
 	h := w.Header()
 	for k, v := range head.header {
 		h.Set(k, v)

@@ -45,6 +45,7 @@ func (s *Server) matchHandler(routes []*route, st *state) http.Handler {
 		rt := byMethod[r.Method]
 		if rt == nil {
 			name := routes[0].cfg.Name
+			s.traceRoute(w, name, routes[0].cfg.Match)
 			code := writeFailure(w, name, &edgeError{kind: refuseMethod, allow: allow,
 				msg: "method " + r.Method + " is not a read on this route (allowed: " + allow + ")"})
 			s.metrics.observe(name, code, time.Since(start))
@@ -53,6 +54,7 @@ func (s *Server) matchHandler(routes []*route, st *state) http.Handler {
 			}
 			return
 		}
+		s.traceRoute(w, rt.cfg.Name, rt.cfg.Match)
 		out := s.serveRoute(w, r, rt, st)
 		s.metrics.observe(rt.cfg.Name, out.status, time.Since(start))
 		if rec := recordOf(w); rec != nil {
@@ -98,6 +100,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, s
 		return failed(w, name, err)
 	}
 	defer res.Close()
+	s.traceResult(w, res)
 	status, cut := s.answer(ctx, w, r, rt, res, deadline.Add(timeout))
 	return outcome{status: status, cut: cut, attempts: res.Sent, replica: res.Replica}
 }

@@ -148,7 +148,7 @@ func (w errorLogWriter) Write(p []byte) (int, error) {
 }
 
 // restartOnly lists the keys of cfg that differ from the running prev but are read
-// only at start: the listeners, their protocols, the log format.
+// only at start: the listeners, their protocols, the log format, the trace exporter.
 func restartOnly(cfg, prev *config.Config) config.Problems {
 	var probs config.Problems
 	for _, k := range []struct {
@@ -161,6 +161,8 @@ func restartOnly(cfg, prev *config.Config) config.Problems {
 		{"tls", cfg.TLS.Enabled() != prev.TLS.Enabled()},
 		{"h2c", cfg.H2C != prev.H2C},
 		{"log.format", cfg.Log.Format != prev.Log.Format},
+		// The exporter is built once; tracing.sample_ratio follows reloads.
+		{"tracing.otlp_endpoint", cfg.Tracing.OTLPEndpoint != prev.Tracing.OTLPEndpoint},
 	} {
 		if k.changed {
 			msg := "cannot change on reload (restart the gateway)"

@@ -52,6 +52,7 @@ func (s *Server) swap(cfg *config.Config) error {
 	cancel()
 	s.state.Store(st)
 	s.applyLogLevel(cfg)
+	s.tracing.setRatio(cfg.Tracing.SampleRatio)
 	s.warm.forget(removed)
 	// Replicas still unreached are tried again until they answer (keepWarm).
 	s.warm.wake()

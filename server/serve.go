@@ -38,7 +38,8 @@ func (s *Server) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 // then the client listener closes and requests in flight get up to shutdown.timeout
 // before they are cut off. Close stops all of it at once. The admin and metrics
 // listeners serve until the client side is done, so probes see the 503 and scrapes
-// see the drain. Replica connections close last.
+// see the drain. Replica connections close, then the spans still queued are exported,
+// within the drain's drain_delay + timeout.
 func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	cfg := s.Config()
 	errLog := serverErrorLog(s.log)
@@ -49,6 +50,7 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 		control = append(control, s.controlServer(s.MetricsHandler(), errLog))
 		controlLn = append(controlLn, l.Metrics)
 	}
+	s.tracing.start(s.log)
 	warmCtx, stopWarm := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keepWarm(warmCtx) })
@@ -66,6 +68,8 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	stopWarm()
 	s.draining.Store(true)
+	sd := s.Config().Shutdown
+	flushBy := time.Now().Add(sd.DrainDelay.D() + sd.Timeout.D())
 	if err == nil {
 		err = s.drainClients(client)
 	} else {
@@ -82,6 +86,7 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	for _, set := range s.state.Load().sets {
 		set.Close()
 	}
+	s.flushTraces(flushBy)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/hedge"
 	"github.com/hedgegate/hedgegate/replicas"
@@ -33,6 +35,11 @@ type Options struct {
 	Seed uint64
 	// Now is the clock of budgets and latency windows. Nil: time.Now.
 	Now func() time.Time
+	// SpanExporter receives the trace spans (tests use the SDK's in-memory one; an
+	// embedder may bring its own). Nil: OTLP/HTTP to tracing.otlp_endpoint, and no
+	// tracing when that is empty. Set, tracing is on whatever otlp_endpoint says, and
+	// tracing.sample_ratio still applies.
+	SpanExporter sdktrace.SpanExporter
 }
 
 // Server is one running gateway: the current routing state, swapped whole on reload.
@@ -54,7 +61,8 @@ type Server struct {
 	adminTime httpTimeouts // the admin listener's; a field so tests can shorten them
 	// sample draws the access log's sample, uniform in [0,1); a field so tests can
 	// script it.
-	sample func() float64
+	sample  func() float64
+	tracing *tracing // nil: tracing off
 }
 
 // state is everything built from one config: replaced whole, never mutated (but for
@@ -90,6 +98,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), source: cfg.Source,
 		stopNow: make(chan struct{}), adminTime: adminTimeouts, sample: rand.Float64}
 	s.warm = newWarmer(s.log)
+	tr, err := newTracing(cfg.Tracing, opts.SpanExporter, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	s.tracing = tr
 	st, _, err := s.buildSafely(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -160,14 +173,16 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 				}
 			}
 		}
-		plan, err := hedge.NewPlan(rc, set, hedge.Options{
+		opts := hedge.Options{
 			Previous:             previous,
 			Observer:             s.metrics.routeObserver(rc.Name, labels, versioned(rc)),
 			Seed:                 s.opts.Seed + uint64(i),
 			Now:                  s.opts.Now,
 			MinSamples:           cfg.Latency.MinSamples,
 			MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
-		})
+		}
+		s.tracing.instrument(&opts, set)
+		plan, err := hedge.NewPlan(rc, set, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -218,7 +233,7 @@ func (s *Server) applyLogLevel(cfg *config.Config) {
 // Handler serves clients: the access log, shedding, the header limit, the path rule,
 // then the router of the config in force.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.tracing.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.acquire()
 		defer st.active.Add(-1)
 		if st.cfg.Log.Access.Enabled {
@@ -227,7 +242,7 @@ func (s *Server) Handler() http.Handler {
 			w = rec
 		}
 		s.serveClient(w, r, st)
-	})
+	}))
 }
 
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) {
