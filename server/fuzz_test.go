@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -36,6 +37,8 @@ func FuzzEdge(f *testing.F) {
 		{"DELETE", "/files/x", "Expect", "100-continue", "abc"},
 		{"GET", "http://other.example/files/../x", "Host", "evil", ""},
 		{"GET", "/files/a%00b", "Transfer-Encoding", "chunked", "xyz"},
+		{"GET", "/files/t", "Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ""},
+		{"GET", "/any/t", "Traceparent", "ff-zz-00f067aa0ba902b7-0x", ""},
 	} {
 		f.Add(seed.method, seed.target, seed.hname, seed.hvalue, []byte(seed.body))
 	}
@@ -52,9 +55,11 @@ func FuzzEdge(f *testing.F) {
 	defer files.Close()
 	anyRep := httptest.NewServer(http.HandlerFunc(record))
 	defer anyRep.Close()
-	// The access log is on, so that its record and its bounds see every input too.
+	// The access log and tracing are on, so that their records, bounds and the
+	// traceparent parser see every input too.
 	yaml := fmt.Sprintf(`limits: {max_request_body_bytes: 64, max_header_bytes: 4096}
 log: {access: {enabled: true}}
+tracing: {sample_ratio: 1}
 replica_sets:
   files: {warm_connections: 0, replicas: [{name: f1, url: %q}]}
   any: {warm_connections: 0, replicas: [{name: a1, url: %q}]}
@@ -66,10 +71,12 @@ routes:
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SpanExporter: discardExporter{}})
 	if err != nil {
 		f.Fatal(err)
 	}
+	s.tracing.start(discardLog)
+	defer s.tracing.shutdown(context.Background())
 	var serverLog syncLog
 	front := httptest.NewUnstartedServer(s.Handler())
 	front.Config.ErrorLog = log.New(&serverLog, "", 0)

@@ -56,6 +56,12 @@ type live struct {
 // listener. The gateway is closed at the end of the test.
 func serveOver(t *testing.T, p protocol, yaml string, metrics bool, log *slog.Logger) *live {
 	t.Helper()
+	return serveOverWith(t, p, yaml, metrics, Options{Logger: log})
+}
+
+// serveOverWith is serveOver with the server's options (a nil Logger discards).
+func serveOverWith(t *testing.T, p protocol, yaml string, metrics bool, opts Options) *live {
+	t.Helper()
 	dir := t.TempDir()
 	g := &live{proto: p, path: filepath.Join(dir, "gw.yaml"), served: make(chan error, 1)}
 	var edge string
@@ -73,10 +79,10 @@ func serveOver(t *testing.T, p protocol, yaml string, metrics bool, log *slog.Lo
 	if err != nil {
 		t.Fatalf("%v\n%s", err, edge+yaml)
 	}
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	g.srv, err = New(cfg, Options{Logger: log})
+	g.srv, err = New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

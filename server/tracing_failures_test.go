@@ -55,7 +55,7 @@ func TestTraceOfFailuresAndRetries(t *testing.T) {
 		{"the deadline", func(n int, w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 			`- {name: kv-get, match: "/kv/{key}", replica_set: kv, timeout: 100ms, hedge: {max_attempts: 1}}`, "GET", 504,
 			map[string]string{"hedgegate.attempts": "1", "error.type": "deadline", "hedgegate.replica": ""}, true,
-			[]attempt{{"primary", "failed", "", "timeout"}}},
+			[]attempt{{"primary", "failed|cancelled", "", ""}}},
 		{"a method that is not a read", answerOK, hedgeRoute, "DELETE", 405,
 			map[string]string{"hedgegate.route": "kv-get", "hedgegate.attempts": "0", "error.type": "method_not_allowed"}, false, nil},
 		{"no route", answerOK, hedgeRoute, "GET", 404,
@@ -86,6 +86,14 @@ func TestTraceOfFailuresAndRetries(t *testing.T) {
 				w := tc.attempts[i]
 				if attrs(a)["hedgegate.attempt.kind"] != w.kind {
 					a = attempts[len(attempts)-1-i] // ended in the other order
+				}
+				if w.outcome == "failed|cancelled" {
+					// At the deadline the engine either sees the attempt end with it
+					// (a timeout) or cancels it first as it gives the request up.
+					w.outcome, w.errType = "cancelled", ""
+					if attrs(a)["hedgegate.attempt.outcome"] == "failed" {
+						w.outcome, w.errType = "failed", "timeout"
+					}
 				}
 				wantAttrs(t, a, map[string]string{"hedgegate.attempt.kind": w.kind, "hedgegate.attempt.outcome": w.outcome,
 					"http.response.status_code": w.status, "error.type": w.errType})
@@ -199,5 +207,35 @@ func TestTraceparentFromClients(t *testing.T) {
 				t.Errorf("request span's parent %v, want the client's span %s", req.Parent, parent)
 			}
 		})
+	}
+}
+
+// A quorum read: every replica asked at once, two agreeing answers decide, the one
+// still running is cancelled; the request span says who agreed on what.
+func TestTraceOfAQuorumRead(t *testing.T) {
+	rig := newTraceRig(t, 3, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 2 {
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("X-Version", "7")
+		io.WriteString(w, "v7")
+	}, "tracing: {sample_ratio: 1}",
+		`- {name: kv-quorum, match: "/kv/{key}", replica_set: kv, strategy: quorum, quorum: {read: 2, version: {header: X-Version}}}`)
+	if code := rig.get(t, "GET", "/kv/a"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	req, attempts := split(t, rig.spans(t))
+	wantAttrs(t, req, map[string]string{"hedgegate.quorum.agreeing": "2", "hedgegate.quorum.asked": "3",
+		"hedgegate.quorum.version": "7", "hedgegate.attempts": "3", "hedgegate.winner.kind": "primary"})
+	outcomes := map[string]int{}
+	for _, a := range attempts {
+		outcomes[attrs(a)["hedgegate.attempt.outcome"]]++
+		if attrs(a)["hedgegate.attempt.kind"] != "primary" || attrs(a)["hedgegate.attempt.delay_ms"] != "0" {
+			t.Errorf("quorum attempt %q: %v", a.Name, attrs(a))
+		}
+	}
+	if outcomes["won"] != 1 || outcomes["lost"] != 1 || outcomes["cancelled"] != 1 {
+		t.Errorf("outcomes %v, want one won, one lost, one cancelled", outcomes)
 	}
 }

@@ -157,7 +157,7 @@ func (tw *tracedWriter) end(r *http.Request, aborted bool) {
 	attrs := []attribute.KeyValue{
 		semconv.HTTPRequestMethodKey.String(r.Method),
 		semconv.URLPath(r.URL.Path),
-		semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)),
+		semconv.NetworkProtocolVersion(protocolVersion(r)),
 	}
 	if tw.status != 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(tw.status))
@@ -197,6 +197,14 @@ func (tw *tracedWriter) end(r *http.Request, aborted bool) {
 	}
 	span.SetAttributes(attrs...)
 	span.End()
+}
+
+// protocolVersion is the semantic conventions' network.protocol.version: 1.0, 1.1, 2.
+func protocolVersion(r *http.Request) string {
+	if r.ProtoMajor >= 2 {
+		return strconv.Itoa(r.ProtoMajor)
+	}
+	return strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)
 }
 
 // attemptTracer is the engine's hedge.Tracer: one client span per attempt, a child of
