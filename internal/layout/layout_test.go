@@ -6,20 +6,24 @@ import (
 	"testing"
 )
 
-const module = "github.com/hedgegate/hedgegate"
+const (
+	module = "github.com/hedgegate/hedgegate"
+	otel   = "go.opentelemetry.io"
+)
 
 // forbidden is, per package, the import paths (and their subpackages) that must
-// not be in its dependency closure. Core packages know no HTTP framework and no
-// metrics library; the load generator and the simulator are products of their
+// not be in its dependency closure. Core packages know no HTTP framework, no
+// metrics library and no tracing SDK (the server package adapts hedge.Tracer to
+// OpenTelemetry); the load generator and the simulator are products of their
 // own and link no other hedgegate package.
 var forbidden = map[string][]string{
-	"config":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
-	"latency":  {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
-	"replicas": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
-	"hedge":    {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
-	"quorum":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/server"},
-	"loadtest": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/"},
-	"sim":      {"github.com/go-chi/chi", "github.com/prometheus/client_golang", module + "/"},
+	"config":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/server"},
+	"latency":  {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/server"},
+	"replicas": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/server"},
+	"hedge":    {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/server"},
+	"quorum":   {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/server"},
+	"loadtest": {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/"},
+	"sim":      {"github.com/go-chi/chi", "github.com/prometheus/client_golang", otel, module + "/"},
 }
 
 // TestImportRules reads every listed package's dependency closure with
