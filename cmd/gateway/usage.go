@@ -7,18 +7,20 @@ const serveUsage = `usage: gateway serve -config FILE
 
 Runs the gateway: clients on the config's listen address, the admin endpoints on
 admin_listen, and, if set, metrics and probes on metrics_listen. Logs go to
-standard error as JSON lines (log.format: text for key=value). "gateway validate
--config FILE" checks a file first.
+standard error as JSON lines (log.format: text for key=value). With
+tracing.otlp_endpoint set, OpenTelemetry spans go there by OTLP/HTTP (a span per
+request and per attempt; the OTEL_EXPORTER_OTLP_* variables apply). "gateway
+validate -config FILE" checks a file first.
 
 signals:
-  SIGHUP             reload the config file, the TLS pair and the log level and
-                     access settings with it; a file with problems (a bad or
-                     expired certificate among them) is refused and logged, and
-                     the running config stays
+  SIGHUP             reload the config file, the TLS pair, the log level and
+                     access settings and tracing.sample_ratio with it; a file with
+                     problems (a bad or expired certificate among them) is refused
+                     and logged, and the running config stays
   SIGTERM, SIGINT    drain: /readyz turns 503 at once, answers carry Connection:
                      close (GOAWAY over HTTP/2) for shutdown.drain_delay, then the
                      listener closes and requests in flight get up to
-                     shutdown.timeout to finish
+                     shutdown.timeout to finish; queued spans are sent last
   a second signal    stop at once, without waiting for requests in flight
 
 client listener (listen): the routes. HTTP/1.1; with tls, HTTPS with HTTP/2 by
@@ -39,7 +41,8 @@ kubelet probes): /metrics, /healthz and /readyz only.
 
 docs: README.md (Commands; Endpoints, errors and metrics; Listeners, TLS and
       logs; Rolling deploys), docs/config.md (every key), docs/listeners.md
-      (TLS, HTTP/2, the admin and metrics ports' threat model, the access log)
+      (TLS, HTTP/2, the admin and metrics ports' threat model, the access log),
+      docs/operate.md (image to dashboard; Traces)
 `
 
 const validateUsage = `usage: gateway validate -config FILE
