@@ -239,3 +239,45 @@ func TestTraceOfAQuorumRead(t *testing.T) {
 		t.Errorf("outcomes %v, want one won, one lost, one cancelled", outcomes)
 	}
 }
+
+// An answer below the client's X-Min-Version: its attempt is stale (an error, with
+// error.type stale) and the retry that meets the floor wins. No replica meeting it:
+// the request span is the 503 floor_unmet.
+func TestTraceOfStaleAnswers(t *testing.T) {
+	const route = `- {name: kv-get, match: "/kv/{key}", replica_set: kv, version: {header: X-Version}, hedge: {initial_delay: 1s}}`
+	versions := func(vs ...string) script {
+		return func(n int, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Version", vs[n%len(vs)])
+			io.WriteString(w, "v")
+		}
+	}
+	t.Run("retried", func(t *testing.T) {
+		rig := newTraceRig(t, 2, versions("5", "7"), "tracing: {sample_ratio: 1}", route)
+		if code := rig.get(t, "GET", "/kv/a", "X-Min-Version", "7"); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		req, attempts := split(t, rig.spans(t))
+		wantAttrs(t, req, map[string]string{"hedgegate.attempts": "2", "hedgegate.winner.kind": "retry", "error.type": ""})
+		outcomes := map[string]string{}
+		for _, a := range attempts {
+			outcomes[attrs(a)["hedgegate.attempt.kind"]] = attrs(a)["hedgegate.attempt.outcome"] + "/" + attrs(a)["error.type"]
+			if attrs(a)["hedgegate.attempt.outcome"] == "stale" && a.Status.Code != codes.Error {
+				t.Errorf("stale attempt status %v", a.Status)
+			}
+		}
+		if outcomes["primary"] != "stale/stale" || outcomes["retry"] != "won/" {
+			t.Errorf("attempts %v, want the primary stale and the retry won", outcomes)
+		}
+	})
+	t.Run("floor unmet", func(t *testing.T) {
+		rig := newTraceRig(t, 2, versions("5"), "tracing: {sample_ratio: 1}", route)
+		if code := rig.get(t, "GET", "/kv/a", "X-Min-Version", "7"); code != 503 {
+			t.Fatalf("status %d", code)
+		}
+		req, _ := split(t, rig.spans(t))
+		wantAttrs(t, req, map[string]string{"error.type": "floor_unmet", "http.response.status_code": "503"})
+		if req.Status.Code != codes.Error {
+			t.Errorf("request status %v", req.Status)
+		}
+	})
+}
