@@ -16,6 +16,10 @@ func TestMetricsListenerServesOnlyMetricsAndProbes(t *testing.T) {
 	if r := g.do(t, "GET", "/kv/a", nil, nil); r.status != 200 {
 		t.Fatal(r.status)
 	}
+	// The request is counted once its handler returns, which can be just after the
+	// client has read the answer.
+	counted := `hedgegate_requests_total{code="200",route="kv-get"} 1`
+	waitFor(t, func() bool { _, page := get(t, "GET", g.admin+"/metrics"); return strings.Contains(page, counted) }, "the request counted")
 	for _, tc := range []struct {
 		method, path string
 		want         int
