@@ -52,6 +52,8 @@ type Config struct {
 	// Routes are matched in order by the router. At least one is required.
 	Routes []*Route `yaml:"routes" json:"routes"`
 
+	Debug Debug `yaml:"debug" json:"debug"`
+
 	// Source is the file the config was read from ("" when parsed from memory).
 	Source string `yaml:"-" json:"source,omitempty"`
 
@@ -175,6 +177,14 @@ type ReplicaSet struct {
 	// WarmConnections are opened to each replica before /readyz answers 200; also the
 	// idle pool kept per replica (at least 16). Default [DefaultWarmConnections]; 0 disables warm-up.
 	WarmConnections int `yaml:"warm_connections" json:"warm_connections"`
+}
+
+// Debug switches on diagnostics that are off by default.
+type Debug struct {
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on the admin
+	// listener. Default false: a profile costs CPU while it runs and shows the
+	// process's internals, so it is opt-in, and follows reloads.
+	Pprof bool `yaml:"pprof" json:"pprof"`
 }
 
 // Replica is one backend of a set.

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strconv"
 	"time"
@@ -14,7 +15,8 @@ import (
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
-// AdminHandler serves /metrics, /healthz, /readyz, /debug/replicas and /debug/config.
+// AdminHandler serves /metrics, /healthz, /readyz, /debug/replicas, /debug/config,
+// /debug/advisor, POST /reload and, when debug.pprof is on, /debug/pprof/.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
@@ -30,7 +32,26 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /debug/advisor", s.serveAdvisor)
 	mux.HandleFunc("POST /reload", s.serveReload)
+	mux.Handle("/debug/pprof/", s.whenPprof(http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/cmdline", s.whenPprof(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("/debug/pprof/profile", s.whenPprof(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/symbol", s.whenPprof(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("/debug/pprof/trace", s.whenPprof(http.HandlerFunc(pprof.Trace)))
 	return mux
+}
+
+// whenPprof serves h only while the config in force has debug.pprof on, and answers
+// 404 otherwise, as for any unknown path; so a reload switches profiling on or off.
+// (Importing net/http/pprof also registers it on http.DefaultServeMux, which the
+// gateway never serves.)
+func (s *Server) whenPprof(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Config().Debug.Pprof {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serveReady is /readyz: 200 once every replica set has opened its warm connections,
