@@ -174,8 +174,9 @@ type ReplicaSet struct {
 	// ConnectTimeout bounds TCP connect (and TLS handshake) per attempt.
 	// Default [DefaultConnectTimeout].
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
-	// WarmConnections are opened to each replica before /readyz answers 200; also the
-	// idle pool kept per replica (at least 16). Default [DefaultWarmConnections]; 0 disables warm-up.
+	// WarmConnections are opened to each replica before /readyz answers 200 and kept
+	// idle (the idle pool otherwise follows the load). Default [DefaultWarmConnections];
+	// 0 disables warm-up.
 	WarmConnections int `yaml:"warm_connections" json:"warm_connections"`
 }
 

@@ -8,13 +8,28 @@ import (
 	"time"
 )
 
-// The spare-connection heuristics: when and for how long a pool keeps a connection
-// dialled ahead of need. The thresholds are named here, with why they are what they are.
+// The spare-connection heuristics. HTTP/1.1 cannot cancel a request without closing
+// its connection, so every cancelled loser (a quorum's slowest replica, a parallel
+// read's second answer, a beaten hedge) takes a connection from its replica's pool. A
+// pool with idle connections left loses nothing by it; a pool with none would make the
+// next request to that replica pay a connect on its own path, beside its other
+// attempts. So when a connection closes in use and the pool has no idle connection
+// left, the preconnector dials one spare in the background and hands it to the
+// transport's next dial. Envoy's preconnect (per_upstream_preconnect_ratio) answers
+// the same cost.
+//
+// Bounds, so nothing loops or piles up: at most one spare per pool and one background
+// dial at a time; a replica that refuses connections never gets a spare; a spare
+// unused for spareMaxAge is closed; only plain-http pools have a preconnector (see
+// newPool).
 const (
 	// activeWithin tells a connection closed in use (a cancelled loser, a reset, a
 	// server's Connection: close) from one closed after idling: only the first is
 	// replaced ahead of need. A connection whose request is still unanswered is in use
-	// however long ago it was sent.
+	// however long ago it was sent; one answered within activeWithin counts as in use
+	// too, since a replica that closes after answering (Connection: close) closes
+	// within milliseconds, while net/http closes idle connections only after
+	// IdleConnTimeout.
 	activeWithin = time.Second
 	// spareMaxAge bounds how long a spare waits before it is closed. A replica may drop
 	// a connection that sends no request (Go's ReadHeaderTimeout, HAProxy's timeout
@@ -24,20 +39,17 @@ const (
 )
 
 // preconnector dials a spare connection in the background when a connection closes
-// in use, and hands it to the next dial. HTTP/1.1 cannot cancel a request without
-// closing its connection, so every cancelled loser (a quorum's slowest replica, a
-// parallel read's second answer, a beaten hedge) would otherwise make the next
-// request to that replica pay a connect, beside its other attempts, on the request
-// path. Envoy's preconnect (per_upstream_preconnect_ratio) answers the same cost.
-//
-// It holds at most one spare and runs at most one dial at a time; a replica that
-// refuses connections never gets a spare, so nothing loops.
+// in use while no other connection of the pool is idle, and hands it to the next
+// dial. It also counts the pool's open and busy connections, which is how it knows.
 type preconnector struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	timeout time.Duration
 	now     func() time.Time
 
 	base time.Time // stamps are durations since base, so a wall-clock step cannot skew them
+
+	open atomic.Int64 // tracked connections not closed yet
+	busy atomic.Int64 // of those, the ones with a request sent and not answered yet
 
 	mu        sync.Mutex
 	spare     net.Conn
@@ -90,7 +102,19 @@ func (p *preconnector) DialContext(ctx context.Context, network, addr string) (n
 }
 
 func (p *preconnector) track(c net.Conn, addr string) net.Conn {
+	p.open.Add(1)
 	return &trackedConn{Conn: c, pre: p, addr: addr}
+}
+
+// closedInUse is told that a connection closed while in use; the counts no longer
+// include it. It replaces the connection only when the pool has no idle one left: an
+// idle connection serves the next request as well as a spare would, and a spare it
+// does not take is a dial and a close for nothing.
+func (p *preconnector) closedInUse(addr string) {
+	if p.open.Load() > p.busy.Load() {
+		return
+	}
+	p.replace(addr)
 }
 
 // replace starts a background dial to addr unless a spare is ready or on its way.
@@ -143,18 +167,22 @@ func (p *preconnector) Close() {
 }
 
 // trackedConn notes when it last sent and received, so its Close can tell whether it
-// was in use.
+// was in use, and keeps its preconnector's busy count.
 type trackedConn struct {
 	net.Conn
 	pre       *preconnector
 	addr      string
 	lastWrite atomic.Int64 // preconnector stamps; 0: never written
 	lastRead  atomic.Int64 // of a read that returned bytes
+	busy      atomic.Bool  // written since the last read that returned bytes
 	closed    atomic.Bool
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {
 	c.lastWrite.Store(c.pre.stamp())
+	if c.busy.CompareAndSwap(false, true) {
+		c.pre.busy.Add(1)
+	}
 	return c.Conn.Write(b)
 }
 
@@ -162,6 +190,9 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
 		c.lastRead.Store(c.pre.stamp())
+		if c.busy.CompareAndSwap(true, false) {
+			c.pre.busy.Add(-1)
+		}
 	}
 	return n, err
 }
@@ -177,8 +208,15 @@ func (c *trackedConn) inUse() bool {
 }
 
 func (c *trackedConn) Close() error {
-	if !c.closed.Swap(true) && c.inUse() {
-		c.pre.replace(c.addr)
+	if !c.closed.Swap(true) {
+		inUse := c.inUse()
+		if c.busy.Swap(false) {
+			c.pre.busy.Add(-1)
+		}
+		c.pre.open.Add(-1)
+		if inUse {
+			c.pre.closedInUse(c.addr)
+		}
 	}
 	return c.Conn.Close()
 }

@@ -379,3 +379,29 @@ func TestPreconnectStopsOnClose(t *testing.T) {
 	c = dialInUse(t, p, srv.addr())
 	c.Close()
 }
+
+// A spare is for a pool left with no idle connection: beside an idle one, a close in
+// use dials nothing, since the next request takes the idle connection.
+func TestPreconnectNoSpareWhileAConnectionIsIdle(t *testing.T) {
+	srv, _, d, p := newTestPreconnector(t, false)
+
+	a := dialInUse(t, p, srv.addr())
+	b := dialInUse(t, p, srv.addr())
+	readAnswer(t, b) // answered: idle in the pool
+	a.Close()
+	if spareOf(p) != nil || d.n.Load() != 2 {
+		t.Fatalf("a close in use beside an idle connection dialled a spare (%d dials)", d.n.Load())
+	}
+	c := dialInUse(t, p, srv.addr())
+	if _, err := b.Write([]byte("GET / HTTP/1.1\r\n")); err != nil { // b busy again
+		t.Fatal(err)
+	}
+	c.Close()
+	if spareOf(p) == nil || d.n.Load() != 4 {
+		t.Errorf("a close in use with every other connection busy: %d dials, want a spare (4)", d.n.Load())
+	}
+	b.Close()
+	if open, busy := p.open.Load(), p.busy.Load(); open != 0 || busy != 0 {
+		t.Errorf("after every connection closed: open %d, busy %d; want 0 and 0", open, busy)
+	}
+}

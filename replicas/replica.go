@@ -190,6 +190,9 @@ type Stats struct {
 	P999        time.Duration `json:"p999_ms"`
 	Max         time.Duration `json:"max_ms"`
 	EWMALatency time.Duration `json:"ewma_latency_ms"`
+	// Dials counts the connections the replica's pool has dialled (a pool is shared
+	// by replicas on one host): a steady load dials none.
+	Dials uint64 `json:"dials"`
 }
 
 // Stats returns r's current counters and a fresh view of its latency window.
@@ -199,6 +202,10 @@ func (r *Replica) Stats() Stats {
 	r.mu.Lock()
 	errRate, lat := r.errEWMA.value(t), r.latEWMA.value(t)
 	r.mu.Unlock()
+	var dials uint64
+	if r.transport != nil {
+		dials = r.transport.Dials()
+	}
 	return Stats{
 		Name:        r.Name,
 		Set:         r.Set,
@@ -214,6 +221,7 @@ func (r *Replica) Stats() Stats {
 		P999:        s.Quantile(99.9),
 		Max:         s.Max(),
 		EWMALatency: time.Duration(lat),
+		Dials:       dials,
 	}
 }
 
@@ -233,6 +241,7 @@ type statsJSON struct {
 	P999        float64 `json:"p999_ms"`
 	Max         float64 `json:"max_ms"`
 	EWMALatency float64 `json:"ewma_latency_ms"`
+	Dials       uint64  `json:"dials"`
 }
 
 // ms and fromMS convert between durations and the float milliseconds of the JSON form.
@@ -247,7 +256,7 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 		Inflight: s.Inflight, ErrorRate: s.ErrorRate,
 		Requests: s.Requests, Failures: s.Failures, Samples: s.Samples,
 		P50: ms(s.P50), P90: ms(s.P90), P99: ms(s.P99), P999: ms(s.P999),
-		Max: ms(s.Max), EWMALatency: ms(s.EWMALatency),
+		Max: ms(s.Max), EWMALatency: ms(s.EWMALatency), Dials: s.Dials,
 	})
 }
 
@@ -262,7 +271,7 @@ func (s *Stats) UnmarshalJSON(b []byte) error {
 		Inflight: j.Inflight, ErrorRate: j.ErrorRate,
 		Requests: j.Requests, Failures: j.Failures, Samples: j.Samples,
 		P50: fromMS(j.P50), P90: fromMS(j.P90), P99: fromMS(j.P99), P999: fromMS(j.P999),
-		Max: fromMS(j.Max), EWMALatency: fromMS(j.EWMALatency),
+		Max: fromMS(j.Max), EWMALatency: fromMS(j.EWMALatency), Dials: j.Dials,
 	}
 	return nil
 }

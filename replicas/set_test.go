@@ -80,19 +80,20 @@ func TestTransport(t *testing.T) {
 	}
 	defer s.Close()
 	tr := s.Replicas[0].transport
-	if tr.MaxIdleConnsPerHost != 40 || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
+	if tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
 		tr.ForceAttemptHTTP2 || !tr.DisableCompression || tr.ResponseHeaderTimeout != 0 ||
 		tr.TLSHandshakeTimeout != 150*time.Millisecond || tr.Proxy != nil || tr.DialContext == nil {
 		t.Errorf("transport = %+v", tr)
 	}
-	cfg.WarmConnections = 2
+	// The idle ceiling never closes warm connections.
+	cfg.WarmConnections = maxIdlePerHost + 1
 	s2, err := NewSet("kv", cfg, config.Latency{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if got := s2.Replicas[0].transport.MaxIdleConnsPerHost; got != 16 {
-		t.Errorf("MaxIdleConnsPerHost = %d, want 16", got)
+	if got := s2.Replicas[0].transport.MaxIdleConnsPerHost; got != maxIdlePerHost+1 {
+		t.Errorf("MaxIdleConnsPerHost = %d, want warm_connections %d", got, maxIdlePerHost+1)
 	}
 }
 

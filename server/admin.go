@@ -103,6 +103,7 @@ var replicaLegend = map[string]string{
 	"samples":            "latencies recorded in the rolling window",
 	"p50_ms, p90_ms, p99_ms, p999_ms, max_ms": "percentiles of the recorded latencies over the rolling window (window_seconds); 0 when samples is 0",
 	"ewma_latency_ms":                         "NOT a percentile: the time-decayed average latency the picker weighs; it decays toward 0 while the replica gets no traffic, so an idle replica looks cheap and gets tried again",
+	"dials":                                   "connections dialled to the replica's host since start, spares included; a steady load dials none",
 	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples)",
 	"attempt_timeout_ms":                      "per route: the attempt timeout in force now",
 	"highest_version":                         "per route with a version: the highest version this replica answered it with since start (for opaque versions, the latest); meaningful for a store-wide version such as etcd's header.revision",
@@ -144,6 +145,7 @@ type replicaJSON struct {
 	P999             float64            `json:"p999_ms"`
 	Max              float64            `json:"max_ms"`
 	EWMALatency      float64            `json:"ewma_latency_ms"`
+	Dials            uint64             `json:"dials"`
 	HedgeDelayMS     map[string]float64 `json:"hedge_delay_ms,omitempty"`
 	HedgePercentile  map[string]float64 `json:"hedge_percentile,omitempty"`
 	AttemptTimeoutMS map[string]float64 `json:"attempt_timeout_ms"`
@@ -160,6 +162,7 @@ func (r ReplicaState) MarshalJSON() ([]byte, error) {
 		Samples: st.Samples,
 		P50:     ms(st.P50), P90: ms(st.P90), P99: ms(st.P99), P999: ms(st.P999), Max: ms(st.Max),
 		EWMALatency:      ms(st.EWMALatency),
+		Dials:            st.Dials,
 		HedgeDelayMS:     r.HedgeDelayMS,
 		HedgePercentile:  r.HedgePercentile,
 		AttemptTimeoutMS: r.AttemptTimeoutMS,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -65,5 +66,34 @@ func TestPprofServesWhenOnAndFollowsReload(t *testing.T) {
 	}
 	if code, _ := getAdmin(t, g, "/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/ after a reload turned it off = %d, want 404", code)
+	}
+}
+
+func TestDebugReplicasShowsDials(t *testing.T) {
+	r1 := newReplica(t, "r1", nil)
+	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, ""))
+	for range 3 {
+		g.do(t, "GET", "/kv/a", nil, nil) // one after the other: one connection
+	}
+	_, body := getAdmin(t, g, "/debug/replicas")
+	var rep struct {
+		ReplicaSets []struct {
+			Replicas []struct {
+				Dials *uint64 `json:"dials"`
+			} `json:"replicas"`
+		} `json:"replica_sets"`
+		Legend map[string]string `json:"legend"`
+	}
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.ReplicaSets) != 1 || len(rep.ReplicaSets[0].Replicas) != 1 {
+		t.Fatalf("/debug/replicas = %s", body)
+	}
+	if d := rep.ReplicaSets[0].Replicas[0].Dials; d == nil || *d != 1 {
+		t.Errorf("dials after three sequential requests = %v, want 1: %s", d, body)
+	}
+	if rep.Legend["dials"] == "" {
+		t.Error("the legend does not say what dials counts")
 	}
 }
