@@ -12,21 +12,29 @@
 #                                                # git revision, as a column beside it
 #   scripts/bench-peers.sh -profile cpu.pprof    # after the rounds, a CPU profile of
 #                                                # hedgegate under the closed-loop load
-#   scripts/bench-peers.sh -rows fast            # only some scenarios: fast tail stall
+#                                                # (-rounds 0: the profile alone; with
+#                                                # -base, the base build's in FILE.base
+#                                                # if it has debug.pprof)
+#   scripts/bench-peers.sh -rows closed          # only some scenarios, of: closed open
+#                                                # tail stall, and notail (the tail
+#                                                # row's load, replicas without tail)
 #
 # Rows (each proxy fronts the same three replicas r1..r3, round-robin for the peers,
 # hedge at p95 for hedgegate; every proxy is restarted per scenario, so hedgegate's
 # histograms start empty and warm up at the scenario's load):
-#   closed req/s      wrk -t1 -c64, replicas answering at once (latency 0)
+#   closed req/s      wrk -t1 -c64 for BENCH_CLOSED_SECS, replicas answering at once
 #   closed CPU %      the proxy's CPU use during that run (utime+stime / wall time)
 #   req/CPU-s         req/s ÷ that CPU share: requests per second of the proxy's own
 #                     CPU, the per-core figure that holds when another process steals
 #                     the core or the load side is the bottleneck (then CPU % < 100)
-#   closed backend/req, dials/1k req: replica requests per client request (hedges),
-#                     and connections hedgegate dialled per 1000 requests
-#                     (/debug/replicas "dials"; – for the peers and older builds)
+#   closed backend/req, conns/1k req, dials/1k req: replica requests per client
+#                     request (hedges); connections to the replicas the proxy closed
+#                     per 1000 requests (its TIME-WAIT sockets, from ss); connections
+#                     hedgegate dialled per 1000 requests (/debug/replicas "dials";
+#                     – for the peers and older builds)
 #   2k p50/p99 +ms    open loop at 2000 req/s (gateway loadtest, latency from each
-#                     request's intended send time) minus a direct read of r1
+#                     request's intended send time) minus a direct read of r1, all
+#                     replicas answering at once; sent/s: the rate the generator kept
 #   tail p99/p99.9    replicas lognormal median 1ms sigma 0.2, 2% of answers +50ms,
 #                     1000 req/s; the direct column is r4, a replica with no tail: the
 #                     floor this machine allows
@@ -35,7 +43,7 @@
 #                     peers get a 1s server timeout and retry elsewhere on it, like
 #                     hedgegate's route timeout; the httputil baseline has neither
 #   RSS MiB           peak resident set (VmHWM, all the proxy's processes) after the
-#                     closed-loop and 2k runs
+#                     closed-loop runs
 #
 # Ports (environment, defaults in 26000-26999): BENCH_SIM_PORT (4 consecutive: r1..r4),
 # BENCH_NGINX_PORT, BENCH_HAPROXY_PORT, BENCH_REVPROXY_PORT, BENCH_GW_PORT,
@@ -47,7 +55,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-ROUNDS=3 BASE_REV= PROFILE= ROWS="fast tail stall"
+ROUNDS=3 BASE_REV= PROFILE= ROWS="closed open tail stall"
 while [ $# -gt 0 ]; do
   case $1 in
   -rounds) ROUNDS=$2; shift 2 ;;
@@ -58,7 +66,8 @@ while [ $# -gt 0 ]; do
   *) echo "bench-peers: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers: -rounds wants a positive number" >&2; exit 2; }
+[[ $ROUNDS =~ ^[0-9]+$ ]] || { echo "bench-peers: -rounds wants a number" >&2; exit 2; }
+[[ $ROUNDS != 0 || -n $PROFILE ]] || { echo "bench-peers: -rounds 0 only with -profile" >&2; exit 2; }
 
 SIM_PORT=${BENCH_SIM_PORT:-26101}
 NGINX_PORT=${BENCH_NGINX_PORT:-26180}
@@ -257,7 +266,7 @@ start_proxies() { # EXTRA hedgegate config lines
     -backends "http://$(replica 1),http://$(replica 2),http://$(replica 3)"
   start hedgegate $PIN "$work/gateway" serve -config "$work/gw.yaml"
   if [ -n "$BASE_REV" ]; then
-    gw_conf "$work/base.yaml" "$BASE_PORT" "$BASE_ADMIN_PORT" ""
+    gw_conf "$work/base.yaml" "$BASE_PORT" "$BASE_ADMIN_PORT" "${BASE_EXTRA:-}"
     start base $PIN "$work/gateway-base" serve -config "$work/base.yaml"
   fi
   local c
@@ -323,6 +332,18 @@ dials_of() {
   curl -s -m 2 "http://127.0.0.1:$port/debug/replicas" | grep -o '"dials": *[0-9]*' | grep -o '[0-9]*$' |
     awk '{n += $1} END {if (NR) print n}' || true
 }
+# closed_since EPOCH: connections to r1..r3 that the proxy side closed since EPOCH (a
+# second's precision): their TIME-WAIT sockets (60 s on Linux) whose timer shows they
+# were made since. Counts what a proxy tears down, whichever proxy it is.
+closed_since() {
+  local ports age
+  ports="( dport = :$SIM_PORT or dport = :$((SIM_PORT + 1)) or dport = :$((SIM_PORT + 2)) )"
+  age=$(awk -v s="$1" -v n="$(date +%s.%N)" 'BEGIN{print n - s}')
+  ss -Htan -o state time-wait "$ports" 2>/dev/null |
+    grep -o 'timewait,[0-9.]*[a-z]*' | sed 's/timewait,//' |
+    awk -v age="$age" '{v = $1 + 0; if ($1 ~ /ms$/) v /= 1000; else if ($1 ~ /min$/) v *= 60
+      if (v >= 60 - age - 1) n++} END {print n + 0}' || true
+}
 field() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | grep -o '[0-9.e+-]*$'; } # FILE KEY
 
 loadtest() { # URL RATE DUR OUT [flags]: open loop from LOAD_CPU
@@ -353,11 +374,14 @@ closed_loop() { # COLUMN
   end=$(date +%s.%N)
   after=$(cpu_ticks "${procs[@]}")
   served1=$(served) dials1=$(dials_of "$c")
+  local closes
+  closes=$(closed_since "$start")
   local rps errs cpu n
   rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
   n=$(awk '/requests in/{print $1}' "$out")
   if [ "$c" != direct ] && [ "${n:-0}" -gt 0 ]; then
     record closed_bpr "$c" "$(awk -v a="$served1" -v b="$served0" -v n="$n" 'BEGIN{printf "%.3f", (a-b)/n}')"
+    record closed_closes "$c" "$(awk -v c="$closes" -v n="$n" 'BEGIN{printf "%.2f", 1000*c/n}')"
     [ -n "$dials0" ] && [ -n "$dials1" ] &&
       record closed_dials "$c" "$(awk -v a="$dials1" -v b="$dials0" -v n="$n" 'BEGIN{printf "%.2f", 1000*(a-b)/n}')"
   fi
@@ -372,21 +396,30 @@ closed_loop() { # COLUMN
   fi
 }
 
-fast_case() {
+closed_case() {
   start_sim -latency fixed:0s
   start_proxies
   local c
   for c in $(rotated "${cols[@]}"); do closed_loop "$c"; done
-  for c in $(rotated "${cols[@]}"); do
-    loadtest "$(url_of "$c")" 2000 "$WARM_DUR" /dev/null
-    loadtest "$(url_of "$c")" 2000 "$OPEN_DUR" "$work/open-$c.json"
-    record open_p50 "$c" "$(field "$work/open-$c.json" p50)"
-    record open_p99 "$c" "$(field "$work/open-$c.json" p99)"
-    record open_ok "$c" "$(awk -v o="$(field "$work/open-$c.json" ok)" -v r="$(field "$work/open-$c.json" requests)" 'BEGIN{printf "%.2f", r ? 100*o/r : 0}')"
-  done
   for c in "${cols[@]:1}"; do
     mapfile -t procs < <(procs_of "$c")
     record rss "$c" "$(peak_rss_mib "${procs[@]}")"
+  done
+  stop_proxies
+}
+
+open_case() {
+  start_sim -latency fixed:0s
+  start_proxies
+  local c out
+  for c in $(rotated "${cols[@]}"); do
+    out=$work/open-$c.json
+    loadtest "$(url_of "$c")" 2000 "$WARM_DUR" /dev/null
+    loadtest "$(url_of "$c")" 2000 "$OPEN_DUR" "$out"
+    record open_p50 "$c" "$(field "$out" p50)"
+    record open_p99 "$c" "$(field "$out" p99)"
+    record open_ok "$c" "$(awk -v o="$(field "$out" ok)" -v r="$(field "$out" requests)" 'BEGIN{printf "%.2f", r ? 100*o/r : 0}')"
+    record open_rate "$c" "$(field "$out" achieved_rate)"
   done
   stop_proxies
 }
@@ -418,6 +451,15 @@ tail_case() {
   stop_proxies
 }
 
+# Not in the default rows: the tail scenario's load on the same replicas without the
+# tail, so the gateway's own tail can be told from what hedging leaves of the replicas'.
+notail_case() {
+  start_sim -latency lognormal:median=1ms,sigma=0.2
+  start_proxies
+  open_row notail 1000 "$TAIL_DUR" floor "${cols[@]:1}"
+  stop_proxies
+}
+
 stall_case() {
   start_sim -latency lognormal:median=1ms,sigma=0.2 -hang r2
   start_proxies
@@ -425,30 +467,46 @@ stall_case() {
   stop_proxies
 }
 
-for round in $(seq "$ROUNDS"); do
+for ((round = 1; round <= ROUNDS; round++)); do
   for r in $ROWS; do
     echo "bench-peers: round $round/$ROUNDS: $r" >&2
     "${r}_case"
   done
 done
 
-if [ -n "$PROFILE" ]; then
-  echo "bench-peers: CPU profile of hedgegate under wrk -t1 -c64 (not counted in the table)" >&2
-  round=profile
-  start_sim -latency fixed:0s
-  start_proxies "debug: {pprof: true}"
-  url=$(url_of hedgegate)
+# profile_under_load COLUMN ADMIN_PORT FILE: a CPU profile of a hedgegate build under
+# wrk -t1 -c64, from its /debug/pprof.
+profile_under_load() {
+  local c=$1 port=$2 file=$3 url wrk_pid
+  url=$(url_of "$c")
   $LOAD wrk -t1 -c64 -d1s "$url/kv/1" >/dev/null 2>&1 || true
   $LOAD wrk -t1 -c64 -d"$((CLOSED_SECS + 2))s" "$url/kv/1" >"$work/wrk-profile.txt" 2>&1 &
   wrk_pid=$!
   sleep 1
-  curl -s -m $((CLOSED_SECS + 10)) -o "$PROFILE" \
-    "http://127.0.0.1:$GW_ADMIN_PORT/debug/pprof/profile?seconds=$CLOSED_SECS" || true
+  curl -sf -m $((CLOSED_SECS + 10)) -o "$file" \
+    "http://127.0.0.1:$port/debug/pprof/profile?seconds=$CLOSED_SECS" || echo "bench-peers: no profile from $c" >&2
   wait "$wrk_pid" || true
-  echo "bench-peers: profile in $PROFILE ($(awk '/^Requests\/sec:/{print $2}' "$work/wrk-profile.txt") req/s while profiling); go tool pprof -top $work/gateway $PROFILE" >&2
+  echo "bench-peers: $c profile in $file ($(awk '/^Requests\/sec:/{print $2}' "$work/wrk-profile.txt") req/s while profiling); go tool pprof -top $file" >&2
+}
+
+if [ -n "$PROFILE" ]; then
+  echo "bench-peers: CPU profiles under wrk -t1 -c64 (not counted in the table)" >&2
+  round=profile
+  start_sim -latency fixed:0s
+  PPROF="debug: {pprof: true}"
+  base_pprof=
+  if [ -n "$BASE_REV" ]; then
+    # An older build may not know debug.pprof: profile it only if it accepts the key.
+    gw_conf "$work/base-check.yaml" "$BASE_PORT" "$BASE_ADMIN_PORT" "$PPROF"
+    "$work/gateway-base" validate -config "$work/base-check.yaml" >/dev/null 2>&1 && base_pprof=$PPROF
+  fi
+  BASE_EXTRA=$base_pprof start_proxies "$PPROF"
+  profile_under_load hedgegate "$GW_ADMIN_PORT" "$PROFILE"
+  [ -n "$base_pprof" ] && profile_under_load base "$BASE_ADMIN_PORT" "$PROFILE.base"
   stop_proxies
 fi
 stop sim
+[ "$ROUNDS" = 0 ] && exit 0
 
 # --- the table -----------------------------------------------------------------------
 median() { # METRIC COLUMN → median over rounds, or –
@@ -486,14 +544,18 @@ echo "## $(uname -r), $(nproc --all) CPUs, load average $(cut -d' ' -f1-3 /proc/
 printf '%-24s' ""
 for c in "${cols[@]}"; do printf ' %11s' "$c"; done
 echo
-[[ " $ROWS " == *" fast "* ]] && {
+[[ " $ROWS " == *" closed "* ]] && {
   row "closed req/s" median closed_rps
   row "closed CPU %" median closed_cpu
   row "req/CPU-s" median closed_rpcs
   row "closed backend/req" median closed_bpr
+  row "closed conns/1k req" median closed_closes
   row "closed dials/1k req" median closed_dials
+}
+[[ " $ROWS " == *" open "* ]] && {
   row "2k/s p50 ms (+added)" added open_p50
   row "2k/s p99 ms (+added)" added open_p99
+  row "2k/s sent/s" median open_rate
   row "2k/s ok %" median open_ok
 }
 [[ " $ROWS " == *" tail "* ]] && {
@@ -501,16 +563,36 @@ echo
   row "tail p99.9 ms" median tail_p999 floor
   row "tail backend/req" median tail_bpr
 }
+[[ " $ROWS " == *" notail "* ]] && {
+  row "no-tail p99 ms" median notail_p99 floor
+  row "no-tail p99.9 ms" median notail_p999 floor
+}
 [[ " $ROWS " == *" stall "* ]] && {
   row "stall ok %" median stall_ok
   row "stall p99 ms" median stall_p99
   row "stall backend/req" median stall_bpr
 }
-[[ " $ROWS " == *" fast "* ]] && row "RSS MiB (peak)" median rss
+[[ " $ROWS " == *" closed "* ]] && row "RSS MiB (peak)" median rss
 echo "(direct: r1 read without a proxy; in the tail rows, r4, a replica with no tail: the floor)"
+# Say when the figures cannot be what they claim: a proxy that did not use its whole
+# core in the closed loop was limited by something else (the load side, other
+# processes on its core), and an open loop that fell behind its rate measured queueing.
+notes() {
+  local c v
+  for c in "${cols[@]:1}"; do
+    v=$(median closed_cpu "$c")
+    [ "$v" != – ] && awk -v v="$v" 'BEGIN{exit !(v < 90)}' &&
+      echo "note: $c used $v% of its core in the closed loop: req/s is not its capacity; req/CPU-s is the per-core figure"
+    v=$(median open_rate "$c")
+    [ "$v" != – ] && awk -v v="$v" 'BEGIN{exit !(v < 1980)}' &&
+      echo "note: the open loop through $c kept only $v of 2000 req/s: its latencies include its own queueing"
+  done
+  return 0
+}
+notes
 echo
 echo "## ratios, each round's own pair, median (range)"
-if [[ " $ROWS " == *" fast "* ]]; then
+if [[ " $ROWS " == *" closed "* ]]; then
   for p in httputil nginx haproxy ${BASE_REV:+base}; do
     echo "req/s      hedgegate / $p: $(ratio closed_rps hedgegate "$p")"
     echo "req/CPU-s  hedgegate / $p: $(ratio closed_rpcs hedgegate "$p")"
@@ -521,6 +603,7 @@ if [[ " $ROWS " == *" fast "* ]]; then
 fi
 [[ " $ROWS " == *" tail "* ]] && {
   echo "tail p99.9 hedgegate / floor: $(ratio tail_p999 hedgegate floor)"
+  echo "tail p99   hedgegate / floor: $(ratio tail_p99 hedgegate floor)"
   [ -n "$BASE_REV" ] && echo "tail p99.9 base / floor: $(ratio tail_p999 base floor)"
 }
 echo
