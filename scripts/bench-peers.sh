@@ -6,7 +6,7 @@
 # gateway loadtest) pinned to BENCH_LOAD_CPU. Loopback only. Prints ONE table of
 # medians over the rounds, then per-round ratios from the same run.
 #
-#   scripts/bench-peers.sh                       # 3 rounds, ~4 minutes a round
+#   scripts/bench-peers.sh                       # 3 rounds, ~5 minutes a round
 #   scripts/bench-peers.sh -rounds 5
 #   scripts/bench-peers.sh -base main            # also measure hedgegate built from a
 #                                                # git revision, as a column beside it
