@@ -20,8 +20,9 @@ const errorWeight = 10
 // P2C is the power of two choices: it draws two distinct candidates at random and
 // takes the cheaper, where
 //
-//	cost = (inflight+1) × latency × (1 + 10×errorRate)
+//	cost = (inflight+1) × (latency + 10 × errorRate × pairLatency)
 //	latency = max(ewmaLatency, mean age of the replica's in-flight attempts)
+//	pairLatency = the larger latency of the two drawn
 //
 // (inflight+1) × latency estimates how long a new attempt waits behind the ones the
 // replica already has; in-flight counts react at once while the average lags. The age
@@ -30,8 +31,13 @@ const errorWeight = 10
 // average decayed while it was idle cannot draw a burst of attempts before its first
 // answer returns. An error sends the request elsewhere after spending a whole
 // attempt, so errors make a replica dearer: 10% errors double its cost, 100% make it
-// 11 times dearer. A replica with no latency data yet takes its rival's average
-// (neutral), so new replicas are tried on equal terms.
+// 11 times dearer, when both have the same latency. The error's price is the pair's
+// latency, not the replica's own: a failed attempt costs the request at least another
+// replica's answer however quickly it failed, so a replica that resets or refuses in
+// 100µs, or whose average decayed while it was avoided, does not look cheap for it
+// (measured: a replica resetting every connection drew 36 primaries in 30s priced at
+// its own latency, a few when priced at the pair's). A replica with no latency data
+// yet takes its rival's average (neutral), so new replicas are tried on equal terms.
 //
 // There is no ejected state: both averages decay towards zero while a replica gets no
 // answers (τ = 10s), so a replica that looked slow or failing is tried again within
@@ -77,14 +83,18 @@ func (p *P2C) Pick(candidates []*Replica) *Replica {
 	case !okb:
 		lb = la
 	}
+	la, lb = max(la, agea), max(lb, ageb)
+	pair := max(la, lb)
 	// Ties go to a, which is itself a random draw.
-	if cost(ib, max(lb, ageb), eb) < cost(ia, max(la, agea), ea) {
+	if cost(ib, lb, eb, pair) < cost(ia, la, ea, pair) {
 		return b
 	}
 	return a
 }
 
-func cost(inflight int64, lat, errRate float64) float64 {
+// cost prices one more attempt to a replica of latency lat and error rate errRate,
+// an error at pair (the larger latency of the two drawn).
+func cost(inflight int64, lat, errRate, pair float64) float64 {
 	// A latency decayed to ~0 must still let in-flight counts and errors tell apart.
-	return float64(inflight+1) * max(lat, 1) * (1 + errorWeight*errRate)
+	return float64(inflight+1) * (max(lat, 1) + errorWeight*errRate*max(pair, 1))
 }

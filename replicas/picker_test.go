@@ -195,3 +195,28 @@ func BenchmarkPick(b *testing.B) {
 		_ = p.Pick(all)
 	}
 }
+
+// A replica that fails in a fraction of a millisecond (a reset, a refused connection)
+// must not draw primaries back while the others answer: a failure costs the request
+// at least another replica's answer, however little time the failing one took, and
+// however far its own latency average decayed while it was avoided.
+func TestPickAvoidsFastFailures(t *testing.T) {
+	clk := newFakeClock()
+	a, b, bad := testReplica("a", clk), testReplica("b", clk), testReplica("bad", clk)
+	for _, r := range []*Replica{a, b, bad} {
+		feed(r, 50, 2*time.Millisecond, VerdictSuccess) // all healthy at first
+	}
+	healthy := answerAround(2*time.Millisecond, nil)
+	answer := func(r *Replica) (time.Duration, Verdict) {
+		if r == bad {
+			return 200 * time.Microsecond, VerdictFailure
+		}
+		return healthy(r)
+	}
+	// 60s at one pick per 10ms; the second half counted.
+	c := simulate(NewP2C(10), clk, []*Replica{a, b, bad}, 6000, answer)
+	t.Logf("last 30s with bad failing fast: %v", c)
+	if c["bad"] > 10 {
+		t.Errorf("bad picked %d of 3000 in 30s, want only the odd probe: %v", c["bad"], c)
+	}
+}
