@@ -96,8 +96,9 @@ type Candidate struct {
 type Advice struct {
 	// Samples per replica, in adviceInput.Replicas order.
 	Samples []int64
-	// BudgetCap is the extra attempts per request the budget grants:
-	// ratio + min_per_second / RequestRate (ratio alone when the rate is unknown).
+	// BudgetCap is the extra attempts per request the budget grants hedges:
+	// ratio + min_per_second / RequestRate (ratio alone when the rate is unknown),
+	// less the retry reserve (a tenth) that only retries of failed requests spend.
 	BudgetCap float64
 	// Unhedged is the predicted latency with one attempt per request.
 	Unhedged Latencies
@@ -142,6 +143,7 @@ func advise(in adviceInput) (Advice, error) {
 	if in.RequestRate > 0 {
 		adv.BudgetCap += max(in.Budget.MinPerSecond, 0) / in.RequestRate
 	}
+	adv.BudgetCap *= 1 - retryReserve
 	attempts := min(max(in.Hedge.MaxAttempts, 1), n)
 	m := newModel(dists, attempts)
 

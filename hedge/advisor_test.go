@@ -225,11 +225,12 @@ func TestAdviseBudget(t *testing.T) {
 		wantCapped bool
 		wantP99    time.Duration
 	}{
-		// Half the slow primaries wait their full 50ms: p99 is lost.
-		{"ratio alone caps", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 0, 0.01, true, 50 * time.Millisecond},
-		// 98% of the hedges still go: enough to cover p99.
-		{"floor at a high rate still caps", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 1000, 0.02, true, 2 * time.Millisecond},
-		{"floor at a low rate lifts the cap", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 500, 0.03, false, 2 * time.Millisecond},
+		// Hedges get 90% of the budget (the rest is the retry reserve).
+		// Over half the slow primaries wait their full 50ms: p99 is lost.
+		{"ratio alone caps", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 0, 0.009, true, 50 * time.Millisecond},
+		// 88% of the hedges still go: enough to cover p99.
+		{"floor at a high rate still caps", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 1000, 0.018, true, 2 * time.Millisecond},
+		{"floor at a low rate lifts the cap", config.Budget{Ratio: 0.01, MinPerSecond: 10}, 500, 0.027, false, 2 * time.Millisecond},
 		{"no budget, no hedges", config.Budget{}, 100, 0, true, 50 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -386,8 +387,8 @@ func TestPlanAdvise(t *testing.T) {
 	if !slices.Equal(a.Samples, []int64{100, 100}) {
 		t.Errorf("samples %v", a.Samples)
 	}
-	if want := 0.1 + 10.0/50; math.Abs(a.BudgetCap-want) > 1e-12 {
-		t.Errorf("budget cap %v, want ratio + min_per_second/rate = %v", a.BudgetCap, want)
+	if want := (0.1 + 10.0/50) * (1 - retryReserve); math.Abs(a.BudgetCap-want) > 1e-12 {
+		t.Errorf("budget cap %v, want ratio + min_per_second/rate less the retry reserve = %v", a.BudgetCap, want)
 	}
 	c := candidate(t, a, 90)
 	if !c.Configured || c.Delays[0] != p.HedgeDelay(set.Replicas[0]) {

@@ -15,10 +15,23 @@ const (
 	budgetSlots  = 10
 )
 
+// retryReserve is the share of the window's allowance that hedges may not take: only
+// an attempt for a request with nothing left in flight spends it (a retry after its
+// only attempt failed outright), since without it that request fails, while a hedge
+// only races an attempt that may still answer. Without a reserve, a stall that made
+// every replica slow had hedges take the whole budget, and requests whose attempt was
+// reset then failed with their retry denied (docs/faults.md, D4). A tenth: at the
+// defaults and 200 requests a second, 30 retries that can go at any moment, and the
+// window's refill goes to them first; hedges keep 90% of the allowance (the advisor
+// models that as their cap). Principle 2's bound is unchanged: hedges and retries
+// together never pass the allowance.
+const retryReserve = 0.1
+
 // Budget caps attempts beyond each request's planned ones. Over the sliding window,
 // extra attempts ≤ ratio × requests + minPerSecond × window seconds, so the extra load
 // is bounded by the request rate whatever the replicas do: constant work, never a
-// surge that only appears in an outage. Safe for concurrent use.
+// surge that only appears in an outage. Of that allowance, hedges may spend all but
+// the retryReserve. Safe for concurrent use.
 type Budget struct {
 	ratio    float64
 	floor    float64 // minPerSecond × window, in attempts
@@ -57,11 +70,16 @@ func (b *Budget) request() {
 }
 
 // tryExtra withdraws one extra attempt, or reports false when the window has none left.
-func (b *Budget) tryExtra() bool {
+// lastChance: the request has nothing else in flight, so it may spend the reserve.
+func (b *Budget) tryExtra(lastChance bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance()
-	if b.sumExtra+1 > b.ratio*b.sumReq+b.floor {
+	allowed := b.ratio*b.sumReq + b.floor
+	if !lastChance {
+		allowed *= 1 - retryReserve
+	}
+	if b.sumExtra+1 > allowed {
 		return false
 	}
 	b.extras[b.cur]++

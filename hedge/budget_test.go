@@ -32,7 +32,7 @@ func TestBudgetBoundsExtraAttempts(t *testing.T) {
 			}
 			got := 0
 			for range 10 * (tc.wantExtras + 10) {
-				if b.tryExtra() {
+				if b.tryExtra(true) {
 					got++
 				}
 			}
@@ -50,22 +50,22 @@ func TestBudgetWindowSlides(t *testing.T) {
 		b.request()
 	}
 	for range 5 {
-		if !b.tryExtra() {
+		if !b.tryExtra(true) {
 			t.Fatal("denied within ratio")
 		}
 	}
-	if b.tryExtra() {
+	if b.tryExtra(true) {
 		t.Fatal("granted past ratio × requests")
 	}
 	// After the window passes, both the old requests and the old extras expire:
 	// calm periods bank nothing for later.
 	c.advance(budgetWindow + time.Second)
-	if b.tryExtra() {
+	if b.tryExtra(true) {
 		t.Error("granted with no requests in the window")
 	}
 	b.request()
 	b.request()
-	if !b.tryExtra() || b.tryExtra() {
+	if !b.tryExtra(true) || b.tryExtra(true) {
 		t.Error("want exactly one extra for two new requests at ratio 0.5")
 	}
 }
@@ -86,5 +86,47 @@ func TestBackoffIsCappedFullJitter(t *testing.T) {
 	b.randN = func(int64) int64 { return 0 }
 	if d := b.wait(3); d != 0 {
 		t.Errorf("full jitter starts at zero, got %v", d)
+	}
+}
+
+// Hedges, sent beside attempts still in flight, may not take the window below its
+// retry reserve; a request with nothing left in flight (its attempt failed outright)
+// may spend that reserve too. Together they never pass the window's allowance.
+func TestBudgetKeepsAReserveForRequestsThatFailedOutright(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	b := newBudget(config.Budget{Ratio: 0.1, MinPerSecond: 1}, c.now)
+	for range 900 {
+		b.request()
+	}
+	// Allowance: 0.1 × 900 + 1/s × 10s = 100; the reserve is its tenth.
+	hedges := 0
+	for range 200 {
+		if b.tryExtra(false) {
+			hedges++
+		}
+	}
+	retries := 0
+	for range 200 {
+		if b.tryExtra(true) {
+			retries++
+		}
+	}
+	if hedges != 90 || retries != 10 {
+		t.Errorf("granted %d hedges, then %d last-chance retries; want 90 and the reserve of 10", hedges, retries)
+	}
+	// The reserve is not a second budget: once last-chance retries took the window's
+	// allowance, hedges are denied too.
+	c.advance(budgetWindow + time.Second)
+	for range 900 {
+		b.request()
+	}
+	retries = 0
+	for range 200 {
+		if b.tryExtra(true) {
+			retries++
+		}
+	}
+	if retries != 100 || b.tryExtra(false) {
+		t.Errorf("granted %d last-chance retries, want the whole allowance of 100 and nothing after", retries)
 	}
 }

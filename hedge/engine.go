@@ -237,9 +237,10 @@ func (r *run) tried(rep *replicas.Replica) bool {
 }
 
 // spend reports a budget denial once per request and kind, so that a request looking
-// again for budget does not inflate hedgegate_budget_denied_total.
+// again for budget does not inflate hedgegate_budget_denied_total. A request with no
+// attempt in flight fails unless this one goes: it may spend the retry reserve.
 func (r *run) spend(kind Kind) bool {
-	if r.plan.budget.tryExtra() {
+	if r.plan.budget.tryExtra(r.open == 0) {
 		return true
 	}
 	if bit := uint8(1) << kind; r.deniedOnce&bit == 0 {

@@ -3,9 +3,11 @@ package hedge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,5 +308,34 @@ func TestReloadedPlanKeepsBudgetAndFloor(t *testing.T) {
 	}
 	if fresh.budget == old.budget || quorumFloor(fresh) == quorumFloor(old) {
 		t.Error("changed settings: the budget and the floor must be rebuilt")
+	}
+}
+
+// Hedges of requests still in flight may not spend the last of the budget: a request
+// whose only attempt failed outright gets its retry from the reserve they leave.
+func TestRetryOfAFailedRequestBeatsHedgesToTheBudget(t *testing.T) {
+	var calls atomic.Int64
+	primary := newBackend(t, "primary", func(w http.ResponseWriter, r *http.Request) bool {
+		if calls.Add(1) == 3 {
+			return status(http.StatusServiceUnavailable)(w, r)
+		}
+		select { // slow enough for a hedge, quick enough to answer
+		case <-r.Context().Done():
+			return false
+		case <-time.After(30 * time.Millisecond):
+		}
+		fmt.Fprint(w, "primary")
+		return true
+	})
+	other := newBackend(t, "other", nil)
+	// Two extra attempts per window: hedges may take 90% of them, one; the other is
+	// the reserve.
+	p, _ := newTestPlan(t, urls(primary, other),
+		"hedge: {initial_delay: 1ms}\nbudget: {ratio: 0, min_per_second: 0.2}", Options{RandN: func(int64) int64 { return 0 }})
+	for i, want := range []string{"other", "primary", "other"} {
+		body, res, err := do(t, p, get(t, "/kv/a"), nil)
+		if err != nil || body != want {
+			t.Fatalf("request %d: got %q (%+v) %v, want %q", i+1, body, res, err, want)
+		}
 	}
 }

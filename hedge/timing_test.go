@@ -155,7 +155,7 @@ func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
 		}}
 		obs := newRecorder()
 		p, _ := newTestPlan(t, []string{"http://a.test", "http://b.test"},
-			"hedge: {initial_delay: 10ms}\nbudget: {ratio: 0.5, min_per_second: 0}", Options{Transport: ft, Observer: obs})
+			"hedge: {initial_delay: 10ms}\nbudget: {ratio: 1, min_per_second: 0}", Options{Transport: ft, Observer: obs})
 		done := make(chan *Result)
 		go func() {
 			res, err := p.Do(context.Background(), get(t, "/kv/a"), nil)
@@ -164,9 +164,10 @@ func TestDeniedHedgeLooksAgainWhenTheBudgetRefills(t *testing.T) {
 			}
 			done <- res
 		}()
-		// This request deposited half an attempt: the hedge at 10ms is denied, and so
-		// is the look 20ms later (30ms). Another request arrives at 35ms and tops the
-		// budget up to one: the next look, 40ms later (70ms), gets the hedge.
+		// This request deposited one attempt, of which hedges may take 0.9 (the rest is
+		// the retry reserve): the hedge at 10ms is denied, and so is the look 20ms later
+		// (30ms). Another request arrives at 35ms and tops the hedges' share up to 1.8:
+		// the next look, 40ms later (70ms), gets the hedge.
 		time.Sleep(35 * time.Millisecond)
 		p.Budget().request()
 		res := <-done

@@ -33,7 +33,8 @@ type RouteAdvice struct {
 	Budget               config.Budget `json:"budget"`
 	// RequestRate is requests per second over the budget's 10s window.
 	RequestRate float64 `json:"request_rate"`
-	// BudgetCap is the extra attempts per request the budget grants at that rate.
+	// BudgetCap is the extra attempts per request the budget grants hedges at that
+	// rate (90% of it: a tenth is kept for retries of requests that failed outright).
 	BudgetCap  float64           `json:"budget_cap"`
 	Replicas   []ReplicaSamples  `json:"replicas"`
 	Unhedged   *LatencyMS        `json:"unhedged,omitempty"`
