@@ -70,7 +70,8 @@ type Limits struct {
 	// MaxRequestBodyBytes bounds the buffered request body (replayed per attempt); 413
 	// past it. Default [DefaultMaxRequestBodyBytes].
 	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes" json:"max_request_body_bytes"`
-	// MaxResponseBodyBytes bounds what a quorum route buffers per replica answer.
+	// MaxResponseBodyBytes bounds what a quorum route buffers per replica answer, and
+	// the read-ahead of hedge and parallel answers (64 KiB, or this when lower).
 	// Default [DefaultMaxResponseBodyBytes].
 	MaxResponseBodyBytes int64 `yaml:"max_response_body_bytes" json:"max_response_body_bytes"`
 	// MaxHeaderBytes bounds request headers; net/http answers 431 past it.

@@ -21,7 +21,11 @@ const failedAnswerLimit = 64 << 10
 // small body lets its connection go back to the pool instead of being torn down.
 const loserDrainLimit = 4 << 10
 
-// send performs one attempt and fills in its outcome; end tells the replica how it went.
+// send performs one attempt and fills in its outcome; end tells the replica how it
+// went, once the body has been read as the mode says (readBody), or, for an answer
+// whose body streams on past the read-ahead, once that stream ends (streamingBody).
+// The latency it records is the time until the answer could win: the moment the
+// hedge delay and the attempt timeout are measured against.
 func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.Duration, replicas.Verdict)) {
 	resp, err := p.transport.RoundTrip(attemptRequest(a.ctx, a.replica, tmpl, body))
 	if err == nil && resp.StatusCode < 200 {
@@ -32,12 +36,15 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 		resp.Body.Close()
 		resp, err = nil, fmt.Errorf("replica answered %s: %w", resp.Status, errUpgrade)
 	}
+	var head []byte
+	var streaming bool
+	if err == nil {
+		head, streaming, err = p.readBody(a, resp, tmpl.Method == http.MethodHead)
+	}
 	a.elapsed = time.Since(a.start)
-	if err == nil && p.buffers(resp, tmpl) {
-		if resp, err = p.readAnswer(a, resp); a.failure == failBodyTooLarge {
-			end(a.elapsed, replicas.VerdictSuccess)
-			return
-		}
+	if a.failure == failBodyTooLarge {
+		end(a.elapsed, replicas.VerdictSuccess)
+		return
 	}
 	if err == nil && !a.timer.Stop() && p.mode.cutAtTimeout {
 		// The attempt timeout fired as the answer arrived: its context is gone, so the
@@ -54,10 +61,14 @@ func (p *Plan) send(a *attempt, tmpl *http.Request, body []byte, end func(time.D
 		return
 	}
 	a.resp = resp
+	verdict := replicas.VerdictSuccess
 	if resp.StatusCode >= 500 {
-		end(a.elapsed, replicas.VerdictFailure)
+		verdict = replicas.VerdictFailure
+	}
+	if streaming {
+		resp.Body = &streamingBody{head: head, rest: resp.Body, a: a, end: end, verdict: verdict}
 	} else {
-		end(a.elapsed, replicas.VerdictSuccess)
+		end(a.elapsed, verdict)
 	}
 	if p.retry.retryableStatus(resp.StatusCode) {
 		a.failure = failStatus
@@ -79,49 +90,19 @@ func (a *attempt) failed(err error) replicas.Verdict {
 	if errors.Is(err, errAttemptTimeout) {
 		a.failure = failTimeout
 	}
+	return a.verdictFor(a.failure)
+}
+
+// verdictFor is what the replica learns from an attempt that failed as f: a cancelled
+// loser is no failure of its replica, unless a later attempt overtook it.
+func (a *attempt) verdictFor(f failureKind) replicas.Verdict {
 	switch {
-	case a.failure == failCancelled && a.overtaken.Load():
+	case f == failCancelled && a.overtaken.Load():
 		return replicas.VerdictOvertaken
-	case a.failure == failCancelled:
+	case f == failCancelled:
 		return replicas.VerdictCancelled
 	}
 	return replicas.VerdictFailure
-}
-
-// buffers says whether the attempt reads the answer's body before it reports.
-func (p *Plan) buffers(resp *http.Response, tmpl *http.Request) bool {
-	switch p.mode.read {
-	case readAll:
-		return true
-	case readSmall:
-		// A HEAD answer's Content-Length is the GET's, with no body behind it.
-		return tmpl.Method != http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= loserDrainLimit
-	}
-	return false
-}
-
-// readAnswer reads the answer's body into a.body. A quorum needs the whole body to
-// read its version (or, when small, to let the connection go back to the pool whichever
-// answer wins); it counts as part of the attempt, so the attempt timeout still runs.
-// A body over the limit fails the attempt as failBodyTooLarge, its answer kept; any
-// other read error is returned, the answer dropped.
-func (p *Plan) readAnswer(a *attempt, resp *http.Response) (*http.Response, error) {
-	limit := p.maxBody
-	if p.mode.read == readSmall {
-		limit = loserDrainLimit // the declared length is within it, so never too large
-	}
-	var err error
-	a.body, err = readBounded(resp.Body, limit)
-	resp.Body.Close()
-	switch {
-	case errors.Is(err, errBodyTooLarge):
-		a.resp, a.failure, a.err = resp, failBodyTooLarge, err
-		a.timer.Stop()
-		return resp, err
-	case err != nil:
-		return nil, err
-	}
-	return resp, nil
 }
 
 // attemptRequest copies the template for one replica: own context, own URL, own body

@@ -305,11 +305,18 @@ func (r *run) observer() Observer { return r.plan.observer }
 func (r *run) route() string { return r.plan.route }
 
 // finish cancels every attempt, waits for their goroutines and closes what they left.
-// It runs once; after it no goroutine of the request remains.
+// It runs once; after it no goroutine of the request remains. An attempt still
+// running when the request's own context has ended is cancelled with that cause, so
+// it counts as the timeout it was (or a client that left), not as a loser: Do may see
+// the deadline before the context has passed it on to every attempt's context.
 func (r *run) finish() {
 	r.finished.Do(func() {
+		cause := errLost
+		if err := context.Cause(r.ctx); err != nil {
+			cause = err
+		}
 		for _, a := range r.attempts {
-			a.cancel(errLost)
+			a.cancel(cause)
 			a.timer.Stop()
 		}
 		r.wg.Wait()

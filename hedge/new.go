@@ -71,7 +71,9 @@ type Config struct {
 	// until then Hedge uses InitialDelay. Zero: 50.
 	MinSamples int
 	// MaxResponseBodyBytes bounds each answer the plan buffers (Quorum's, a failed
-	// answer kept to pass on); a larger one fails its attempt. Zero: 8 MiB.
+	// answer kept to pass on); a larger one fails its attempt. Hedge and Parallel
+	// read the first 64 KiB of every answer before it can win, or this much when it
+	// is less. Zero: 8 MiB.
 	MaxResponseBodyBytes int64
 
 	// Observer is told of attempts, hedge wins and budget denials. Nil: nothing is.

@@ -58,7 +58,8 @@ type Options struct {
 	// versions already served.
 	Previous *Plan
 	// MaxResponseBodyBytes bounds a buffered replica answer (quorum bodies, failed answers
-	// kept to pass through). Zero: 8 MiB.
+	// kept to pass through), and the read-ahead of hedge and parallel answers when it
+	// is below 64 KiB. Zero: 8 MiB.
 	MaxResponseBodyBytes int64
 }
 
@@ -83,6 +84,7 @@ type Plan struct {
 	fixedTimeout time.Duration
 	timeout      time.Duration
 	maxBody      int64
+	readAhead    int64 // answerReadAhead, or maxBody when lower
 
 	strategyName string
 	strategy     strategy
@@ -147,6 +149,7 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 	if p.version, err = newRouteVersion(route, set, opts.Previous); err != nil {
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
 	}
+	p.readAhead = min(answerReadAhead, p.maxBody)
 	s, err := p.newStrategy(route, opts.Previous)
 	if err != nil {
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
@@ -210,9 +213,10 @@ func (p *Plan) Close() {
 // initial_delay while rep has fewer than min_samples samples.
 func (p *Plan) HedgeDelay(rep *replicas.Replica) time.Duration { return p.delays.delay(rep) }
 
-// AttemptTimeout bounds one attempt to rep until its response headers arrive:
-// fixed, or rep's p99.9 × 1.5 clamped to [10ms, route timeout] once rep has
-// 1000 samples (and min_samples), the route timeout before.
+// AttemptTimeout bounds one attempt to rep until its answer could win (its headers,
+// and its body up to the read-ahead; on quorum routes the whole body): fixed, or
+// rep's p99.9 × 1.5 clamped to [10ms, route timeout] once rep has 1000 samples (and
+// min_samples), the route timeout before. The histogram's samples are that same span.
 //
 // On quorum routes auto is the route timeout: a quorum cancels its slowest answers
 // as soon as `read` agree, so a replica's histogram lacks exactly the slow answers,

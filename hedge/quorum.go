@@ -31,14 +31,10 @@ type quorumStrategy struct {
 	shared bool
 	// bodyVersion: a version (agreement or the route's) is read from the body.
 	bodyVersion bool
-	// needsBody: a version comes from bodies (hash or JSON pointer), or conflict
-	// latest may have to serve an answer at the deadline, after its stream was
-	// cancelled.
-	needsBody bool
-	base      quorum.Policy
-	floor     *quorum.Floor  // nil unless monotonic reads are on
-	agreement config.Version // what extractor and floor were built from
-	monotonic config.Monotonic
+	base        quorum.Policy
+	floor       *quorum.Floor  // nil unless monotonic reads are on
+	agreement   config.Version // what extractor and floor were built from
+	monotonic   config.Monotonic
 }
 
 // newQuorumStrategy builds route's quorum for a set of n replicas; version is the
@@ -57,7 +53,6 @@ func newQuorumStrategy(route *config.Route, n int, prev *Plan, version *routeVer
 		extractor:   ex,
 		shared:      version != nil && version.cfg == agreement,
 		bodyVersion: ex.NeedsBody() || version.needsBody(),
-		needsBody:   ex.NeedsBody() || version.needsBody() || route.Quorum.Conflict == config.ConflictLatest,
 		base:        quorum.Policy{Read: route.Quorum.Read, Asked: n, Conflict: route.Quorum.Conflict},
 		agreement:   agreement,
 		monotonic:   route.Quorum.Monotonic,
@@ -74,12 +69,11 @@ func newQuorumStrategy(route *config.Route, n int, prev *Plan, version *routeVer
 	return q, nil
 }
 
+// mode reads every body whole, whatever the version source: an answer counts towards
+// agreement only once its body has come complete, so a body cut after headers that
+// agree is a failed answer, not a vote for something the client would get cut.
 func (q *quorumStrategy) mode() attemptMode {
-	m := attemptMode{maxAttempts: q.replicas, read: readSmall, cutAtTimeout: true, autoTimeoutIsRoute: true}
-	if q.needsBody {
-		m.read = readAll
-	}
-	return m
+	return attemptMode{maxAttempts: q.replicas, read: readAll, cutAtTimeout: true, autoTimeoutIsRoute: true}
 }
 
 func (q *quorumStrategy) begin(req *http.Request, body []byte) (*http.Request, scheduler, collector) {

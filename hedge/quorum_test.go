@@ -340,3 +340,52 @@ func TestQuorumHeadThroughTheTransport(t *testing.T) {
 			resp.StatusCode, body, resp.Header.Get("Content-Length"))
 	}
 }
+
+// With header versions a quorum still reads every body before it counts the answer:
+// a first answer that agrees on the headers and is then cut is a failed answer, and
+// the two whole ones that agree are served.
+func TestQuorumHeaderVersionCountsOnlyWholeBodies(t *testing.T) {
+	const size = 16 << 10
+	cut := func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("X-Version", "7")
+		return cutBody(size, false)(w, r)
+	}
+	whole := func(w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("X-Version", "7")
+		return fullBody(size)(w, r)
+	}
+	r1, r2, r3 := newBackend(t, "r1", cut), newBackend(t, "r2", whole), newBackend(t, "r3", whole)
+	p, set := newTestPlan(t, urls(r1, r2, r3), quorumHeaderRoute, Options{})
+	for range 5 {
+		body, res, err := do(t, p, get(t, "/kv/a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replica == "r1" || body != strings.Repeat("b", size) || res.Quorum.Agreeing != 2 {
+			t.Fatalf("served %d bytes from %s (%+v); want a whole body agreed by r2 and r3", len(body), res.Replica, res.Quorum)
+		}
+	}
+	if f := set.Replicas[0].Stats().Failures; f != 5 {
+		t.Errorf("r1 failures %d, want its 5 cut bodies", f)
+	}
+}
+
+// HEAD on a quorum with header versions goes out as HEAD; the answers' bodies are read
+// (there are none: a Content-Length over max_response_body_bytes is no reason to fail
+// one) and the Content-Length passed on is the replicas', the GET's.
+func TestQuorumHeadWithHeaderVersions(t *testing.T) {
+	bs := []*backend{newBackend(t, "a", versioned("r", "3")), newBackend(t, "b", versioned("r", "3")), newBackend(t, "c", versioned("r", "3"))}
+	p, _ := newTestPlan(t, urls(bs...), quorumHeaderRoute, Options{MaxResponseBodyBytes: 2})
+	client := &http.Client{Transport: &Transport{Plan: p}}
+	resp, err := client.Head("http://kv.invalid/kv/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("Content-Length") != "3" {
+		t.Errorf("HEAD: %d, body %q, Content-Length %q; want 200, no body, 3 (len \"r 3\")",
+			resp.StatusCode, body, resp.Header.Get("Content-Length"))
+	}
+}

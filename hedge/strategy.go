@@ -46,14 +46,12 @@ type attemptMode struct {
 type bodyRead uint8
 
 const (
-	// readNone: the winner's body streams (hedge and parallel routes).
-	readNone bodyRead = iota
-	// readSmall: a body of known length up to loserDrainLimit is read, larger ones
-	// stream. A quorum with header versions keeps several answers until it decides;
-	// read, they give their connections back to the pool whichever one wins, instead
-	// of being torn down when the losers are cancelled.
-	readSmall
-	// readAll: the whole body, up to limits.max_response_body_bytes.
+	// readAhead: the body up to the read-ahead (answerReadAhead): an answer whose
+	// body ends within it is whole before it can win, a longer one streams once it
+	// has won (hedge and parallel routes).
+	readAhead bodyRead = iota
+	// readAll: the whole body, up to limits.max_response_body_bytes (quorum routes:
+	// an answer counts towards agreement only once its body is whole).
 	readAll
 )
 

@@ -17,7 +17,7 @@ import (
 // first acceptable answer (the collector hedge and parallel use), send nothing more.
 type raceFastest struct{}
 
-func (raceFastest) mode() attemptMode { return attemptMode{maxAttempts: 2, read: readNone} }
+func (raceFastest) mode() attemptMode { return attemptMode{maxAttempts: 2, read: readAhead} }
 
 func (raceFastest) begin(req *http.Request, _ []byte) (*http.Request, scheduler, collector) {
 	r := &raceRequest{}

@@ -226,11 +226,11 @@ func serveBuffered(res *Result, a *attempt, head bool) *Result {
 	return res
 }
 
-// firstAnswerRead is how much of each answer hedge and parallel read: the winner's
-// body streams, unless the version is in it.
+// firstAnswerRead is how much of each answer hedge and parallel read: up to the
+// read-ahead, or the whole body when the version is in it.
 func firstAnswerRead(bodyVersion bool) bodyRead {
 	if bodyVersion {
 		return readAll
 	}
-	return readNone
+	return readAhead
 }

@@ -128,6 +128,11 @@ routes:
 	}
 }
 
+// firstPart is the start of an answer that is then cut: longer than the engine's
+// read-ahead, so the answer has won and is streaming when the cut comes (a shorter
+// one is a failed attempt, retried; TestBodyCutBeforeItWonIsAFailedAttempt).
+var firstPart = strings.Repeat("first part;", 7000)
+
 // stallingReplica writes the start of a chunked answer and then stalls until the
 // request is cancelled.
 func stallingReplica(t *testing.T) *httptest.Server {
@@ -135,7 +140,7 @@ func stallingReplica(t *testing.T) *httptest.Server {
 		if r.URL.Path == "/" { // warm-up
 			return
 		}
-		io.WriteString(w, "first part;")
+		io.WriteString(w, firstPart)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}))
@@ -157,11 +162,42 @@ routes:
 	if err == nil {
 		t.Fatalf("got %d %q with a clean end of stream: a cut body must be aborted", resp.StatusCode, body)
 	}
-	if string(body) != "first part;" {
-		t.Errorf("body %q, want the part that came", body)
+	if string(body) != firstPart {
+		t.Errorf("body of %d bytes, want the %d that came", len(body), len(firstPart))
 	}
 	waitFor(t, func() bool { return testutil.ToFloat64(g.srv.metrics.truncated.WithLabelValues("kv-get")) == 1 },
 		"hedgegate_truncated_responses_total{route=kv-get} = 1")
+}
+
+// A body cut before the answer could win (within the engine's read-ahead) is a failed
+// attempt: the client gets another replica's whole answer, never the cut one, and
+// nothing is counted as truncated.
+func TestBodyCutBeforeItWonIsAFailedAttempt(t *testing.T) {
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush() // the headers and half the body go out
+		panic(http.ErrAbortHandler)
+	}))
+	defer cut.Close()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello, all")
+	}))
+	defer good.Close()
+	g := newGateway(t, fmt.Sprintf(`replica_sets:
+  kv: {warm_connections: 0, replicas: [{name: r1, url: %q}, {name: r2, url: %q}]}
+routes:
+  - {name: kv-get, match: "/kv/{key}", replica_set: kv, hedge: {initial_delay: 1s}}
+`, cut.URL, good.URL))
+	for i := range 20 {
+		resp, body, err := rawExchange(t, hostOf(g.front.URL), "GET /kv/a HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+		if err != nil || resp.StatusCode != 200 || string(body) != "hello, all" {
+			t.Fatalf("request %d: %v %q %v, want r2's whole answer", i, resp, body, err)
+		}
+	}
+	if n := testutil.ToFloat64(g.srv.metrics.truncated.WithLabelValues("kv-get")); n != 0 {
+		t.Errorf("%v answers counted as truncated, want none: no client saw a cut", n)
+	}
 }
 
 func TestReplicaResetMidBodyIsAborted(t *testing.T) {
@@ -172,7 +208,7 @@ func TestReplicaResetMidBodyIsAborted(t *testing.T) {
 				if err != nil {
 					return
 				}
-				buf.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+				fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(firstPart), firstPart)
 				buf.Flush()
 				if tcp, ok := conn.(*net.TCPConn); ok && reset {
 					tcp.SetLinger(0) // close with RST

@@ -14,7 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// resettingReplica starts a chunked answer and then closes its connection with RST.
+// resettingReplica starts a chunked answer, longer than the engine's read-ahead so that
+// it has won, and then closes its connection with RST.
 func resettingReplica(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" { // warm-up
@@ -24,7 +25,7 @@ func resettingReplica(t *testing.T) *httptest.Server {
 		if err != nil {
 			return
 		}
-		buf.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(firstPart), firstPart)
 		buf.Flush()
 		if tcp, ok := conn.(*net.TCPConn); ok {
 			tcp.SetLinger(0)
@@ -149,8 +150,8 @@ routes:
 				dials := g.dials.Load()
 				r := g.do(t, "GET", "/stall/a", nil, nil)
 				checkAborted(t, p, r)
-				if r.body != "first part;" {
-					t.Errorf("body %q, want the part that came", r.body)
+				if r.body != firstPart {
+					t.Errorf("body of %d bytes, want the %d that came", len(r.body), len(firstPart))
 				}
 				waitFor(t, func() bool { return testutil.ToFloat64(g.srv.metrics.truncated.WithLabelValues("stall")) == before+1 },
 					"one more truncated answer counted")

@@ -254,12 +254,14 @@ func TestTraceOfAHedgedRequest(t *testing.T) {
 	}
 }
 
-// An attempt's span lasts as the attempt did, to its answer's headers, not until the
+// An attempt's span lasts as the attempt did, to the moment its answer won (its
+// headers and the engine's read-ahead of its body, here passed), not until the
 // request let go of it once the winner's body had streamed to the client.
 func TestAttemptSpanEndsWithItsAnswer(t *testing.T) {
+	firstPart := strings.Repeat("first part;", 7000) // longer than the read-ahead
 	release := make(chan struct{})
 	rig := newTraceRig(t, 1, func(n int, w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "first ")
+		io.WriteString(w, firstPart)
 		w.(http.Flusher).Flush()
 		<-release
 		io.WriteString(w, "rest")
@@ -268,7 +270,7 @@ func TestAttemptSpanEndsWithItsAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := make([]byte, len("first "))
+	first := make([]byte, len(firstPart))
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
