@@ -101,10 +101,15 @@ type attempt struct {
 
 // Do sends req to the plan's replicas and returns the decided answer, or an *Error.
 // body is the request body, already read and bounded by the caller (nil for none); it
-// is replayed to every attempt. ctx carries the request's deadline: Do adds none of
+// is replayed to every attempt. req's path goes to each replica under its base path,
+// dot segments resolved (path.go). ctx carries the request's deadline: Do adds none of
 // its own (Transport applies the plan's timeout; the gateway the route's). A floor on
 // ctx (WithMinVersion) or in req's min_version_header is honoured (version.go).
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
+	req, err := confine(req)
+	if err != nil {
+		return nil, &Error{Outcome: OutcomeBadRequest, Message: err.Error()}
+	}
 	floor, err := p.requestFloor(ctx, req)
 	if err != nil {
 		return nil, err

@@ -97,6 +97,9 @@ const (
 	// OutcomeBadMinVersion: the request's minimum version cannot be used (an empty or
 	// repeated header, or a plan without a version); nothing was sent.
 	OutcomeBadMinVersion
+	// OutcomeBadRequest: the request cannot be sent as it is (a path that could
+	// reach outside the replicas' base path); nothing was sent.
+	OutcomeBadRequest
 )
 
 // Error is a request that ended without an answer to pass on: Outcome is its kind

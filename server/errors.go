@@ -102,6 +102,10 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}, kind: "floor_unmet"}, body
 		case hedge.OutcomeBadMinVersion:
 			return answerHead{status: http.StatusBadRequest, kind: "bad_min_version"}, body
+		case hedge.OutcomeBadRequest:
+			// The engine's own path check (hedge/path.go); the edge's path rule
+			// refuses such a path first, so this is only a second line.
+			return answerHead{status: http.StatusBadRequest, kind: "bad_request"}, body
 		case hedge.OutcomeAllFailed:
 			return answerHead{status: http.StatusBadGateway, kind: "all_failed"}, body
 		case hedge.OutcomeNoQuorum:
