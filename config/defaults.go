@@ -42,6 +42,17 @@ const (
 	DefaultAccessSample         = 1.0
 	DefaultOTLPEndpoint         = ""
 	DefaultSampleRatio          = 0.01
+	DefaultDiscoveryRefresh     = 10 * time.Second
+	DefaultDiscoveryScheme      = "http"
+)
+
+// Bounds of a discovery set. Below MinDiscoveryRefresh a fleet of gateways loads its
+// resolver for nothing (Kubernetes' DNS records live 5s). Above MaxDiscoveredMembers a
+// name is likelier a mistake than a replica set: every member costs a connection pool,
+// metrics series and about 1.5 MiB of latency histograms.
+const (
+	MinDiscoveryRefresh  = time.Second
+	MaxDiscoveredMembers = 64
 )
 
 // DefaultStrategy is a route's strategy, DefaultConflict a quorum's conflict rule.
@@ -101,6 +112,10 @@ func applyDefaults(c *Config, given func(path string) bool) {
 		p := joinKey("replica_sets", name) + "."
 		setDefault(given, p+"connect_timeout", &rs.ConnectTimeout, Duration(DefaultConnectTimeout))
 		setDefault(given, p+"warm_connections", &rs.WarmConnections, DefaultWarmConnections)
+		if rs.Discovery != nil {
+			setDefault(given, p+"discovery.refresh", &rs.Discovery.Refresh, Duration(DefaultDiscoveryRefresh))
+			setDefault(given, p+"discovery.scheme", &rs.Discovery.Scheme, DefaultDiscoveryScheme)
+		}
 	}
 
 	for i, r := range c.Routes {
@@ -124,8 +139,9 @@ func applyDefaults(c *Config, given func(path string) bool) {
 		setDefault(given, p+"parallel.fanout", &r.Parallel.Fanout, DefaultFanout)
 
 		// A majority of a set that does not exist is unknowable; validation reports
-		// the missing set instead.
-		if rs, ok := c.ReplicaSets[r.ReplicaSet]; ok && rs != nil {
+		// the missing set instead. So is one of a discovery set, whose size changes:
+		// its quorum routes must write read.
+		if rs, ok := c.ReplicaSets[r.ReplicaSet]; ok && rs != nil && rs.Discovery == nil {
 			setDefault(given, p+"quorum.read", &r.Quorum.Read, len(rs.Replicas)/2+1)
 		}
 		setDefault(given, p+"quorum.conflict", &r.Quorum.Conflict, DefaultConflict)

@@ -123,7 +123,7 @@ func TestParseProblems(t *testing.T) {
 			"      - {name: r1, url: \"http://127.0.0.1:9101\"}\n      - {name: r1, url: \"http://127.0.0.1:9102\"}",
 			`x.yaml:5: replica_sets.kv.replicas[1].name: duplicate replica name "r1" (first at replicas[0])`},
 		{"quoted set name in path", "  kv:", "  k.v:\n    warm_connections: -1\n  kv:",
-			"x.yaml:2: replica_sets[\"k.v\"].replicas: at least one replica is required\n" +
+			"x.yaml:2: replica_sets[\"k.v\"].replicas: at least one replica is required (or discovery, to find them in DNS)\n" +
 				"x.yaml:3: replica_sets[\"k.v\"].warm_connections: must be ≥ 0, got -1"},
 	}
 	for _, tt := range tests {

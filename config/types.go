@@ -5,6 +5,8 @@
 package config
 
 import (
+	"net"
+	"strings"
 	"time"
 )
 
@@ -168,10 +170,15 @@ type Latency struct {
 	MinSamples int `yaml:"min_samples" json:"min_samples"`
 }
 
-// ReplicaSet is a group of interchangeable replicas of one read service.
+// ReplicaSet is a group of interchangeable replicas of one read service: a fixed list
+// (Replicas) or the members DNS names (Discovery), never both.
 type ReplicaSet struct {
-	// Replicas must have unique names and absolute http:// or https:// URLs. Required.
-	Replicas []Replica `yaml:"replicas" json:"replicas"`
+	// Replicas must have unique names and absolute http:// or https:// URLs. Required
+	// unless Discovery is set.
+	Replicas []Replica `yaml:"replicas" json:"replicas,omitempty"`
+	// Discovery, instead of Replicas, takes the members from DNS and follows them as
+	// they change. Default nil (a fixed list).
+	Discovery *Discovery `yaml:"discovery" json:"discovery,omitempty"`
 	// ConnectTimeout bounds TCP connect (and TLS handshake) per attempt.
 	// Default [DefaultConnectTimeout].
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
@@ -187,6 +194,57 @@ type Debug struct {
 	// listener. Default false: a profile costs CPU while it runs and shows the
 	// process's internals, so it is opt-in, and follows reloads.
 	Pprof bool `yaml:"pprof" json:"pprof"`
+}
+
+// Discovery finds a replica set's members in DNS: exactly one of DNS and SRV is set.
+// Each member is named by its address (10.0.0.5:9101, [fd00::5]:9101), which labels
+// its metrics; a name resolving to more than [MaxDiscoveredMembers] members is a
+// failed lookup.
+type Discovery struct {
+	// DNS is NAME:PORT: every A and AAAA record of NAME is a member at PORT (a
+	// Kubernetes headless Service). Default "".
+	DNS string `yaml:"dns" json:"dns,omitempty"`
+	// SRV is _service._tcp.NAME: every SRV record is a member at each address of its
+	// target and at its port. Priorities and weights are ignored: every member serves
+	// (no standby tier: principle 1), and the picker weighs measured latency. Default "".
+	SRV string `yaml:"srv" json:"srv,omitempty"`
+	// Refresh is how often the name is resolved again, plus a per-host offset of up to a
+	// tenth of it. Default [DefaultDiscoveryRefresh]; at least [MinDiscoveryRefresh].
+	Refresh Duration `yaml:"refresh" json:"refresh"`
+	// Scheme is http or https. With https, a member's certificate is verified against
+	// the name (Host), not its address. Default [DefaultDiscoveryScheme].
+	Scheme string `yaml:"scheme" json:"scheme"`
+}
+
+// Host is the name Discovery resolves, without port, service labels or the root's
+// trailing dot: what an https member's certificate must name. "" when neither DNS nor
+// SRV is valid.
+func (d *Discovery) Host() string {
+	var host string
+	switch {
+	case d.DNS != "":
+		h, _, err := net.SplitHostPort(d.DNS)
+		if err != nil {
+			return ""
+		}
+		host = h
+	case d.SRV != "":
+		parts := strings.SplitN(d.SRV, ".", 3)
+		if len(parts) < 3 {
+			return ""
+		}
+		host = parts[2]
+	}
+	return strings.TrimSuffix(host, ".")
+}
+
+// SameMembers reports whether d and o find the same members (they differ at most in
+// Refresh), so a reload keeps the members already found.
+func (d *Discovery) SameMembers(o *Discovery) bool {
+	if d == nil || o == nil {
+		return d == o
+	}
+	return d.DNS == o.DNS && d.SRV == o.SRV && d.Scheme == o.Scheme
 }
 
 // Replica is one backend of a set.

@@ -180,8 +180,14 @@ func (v *validator) replicaSet(p, name string, rs *ReplicaSet) {
 	if rs == nil {
 		rs = &ReplicaSet{}
 	}
-	if len(rs.Replicas) == 0 {
-		v.add(p+".replicas", "at least one replica is required")
+	switch {
+	case rs.Discovery != nil && len(rs.Replicas) > 0:
+		v.add(p+".discovery", "set replicas (line %d) or discovery (line %d), not both",
+			v.lineOf(p+".replicas"), v.lineOf(p+".discovery"))
+	case rs.Discovery != nil:
+		v.discovery(p+".discovery", rs.Discovery)
+	case len(rs.Replicas) == 0:
+		v.add(p+".replicas", "at least one replica is required (or discovery, to find them in DNS)")
 	}
 	v.positiveDuration(p+".connect_timeout", rs.ConnectTimeout)
 	if rs.WarmConnections < 0 {

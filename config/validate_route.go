@@ -19,6 +19,7 @@ func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNa
 	// replicas is the size of the route's set, or -1 when the set is unknown, so
 	// checks against it are skipped rather than piled on the missing-set problem.
 	replicas := -1
+	discovered := false // the set's size is known only at run time
 	have := "none defined"
 	if len(setNames) > 0 {
 		have = "have: " + strings.Join(setNames, ", ")
@@ -28,6 +29,8 @@ func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNa
 		v.add(p+".replica_set", "required (%s)", have)
 	case !ok:
 		v.add(p+".replica_set", "no replica set %q (%s)", r.ReplicaSet, have)
+	case rs != nil && rs.Discovery != nil:
+		discovered = true
 	case rs != nil:
 		replicas = len(rs.Replicas)
 	}
@@ -68,6 +71,13 @@ func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNa
 		case !versioned:
 			v.add(p+".min_version_header", "needs a version to compare the floor with: set version (quorum.version counts only with strategy quorum)")
 		}
+	}
+	if r.Strategy == StrategyParallel && discovered && r.Parallel.Fanout < 2 {
+		v.add(p+".parallel.fanout", "must be ≥ 2, got %d (1 is strategy hedge with no hedging)", r.Parallel.Fanout)
+	}
+	if r.Strategy == StrategyQuorum && discovered && r.Quorum.Read < 1 {
+		// No majority default: the set's size changes as members come and go.
+		v.add(p+".quorum.read", "required with set %q, which finds its members in DNS (write read: 2 for a set of three)", r.ReplicaSet)
 	}
 	v.quorum(p+".quorum", r, replicas)
 	v.retry(p+".retry", &r.Retry)
