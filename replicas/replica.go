@@ -74,6 +74,18 @@ func newReplica(set, name string, u *url.URL, lat *latency.Window, now func() ti
 	return &Replica{Name: name, Set: set, URL: u, lat: lat, now: now, base: now().UnixNano()}
 }
 
+// resume makes r, new in its set, carry on from old, the same member before it left:
+// its histogram (shared: old may still be draining its last attempts), its counters
+// and its averages. In-flight attempts stay old's.
+func (r *Replica) resume(old *Replica) {
+	r.lat = old.lat
+	r.requests.Store(old.requests.Load())
+	r.failures.Store(old.failures.Load())
+	old.mu.Lock()
+	r.latEWMA, r.errEWMA = old.latEWMA, old.errEWMA
+	old.mu.Unlock()
+}
+
 // Close closes the replica's idle connections; requests in flight finish first and
 // their connections close when they end. Used when a reload removes the replica.
 func (r *Replica) Close() {

@@ -126,7 +126,7 @@ func TestNewSetFromKeepsUnchangedReplicas(t *testing.T) {
 	}
 	defer prev.Close()
 	prev.Replicas[0].Latency().Record(time.Millisecond)
-	prev.ready.Store(true)
+	prev.Replicas[0].warmed.Store(true) // a warm-up reached r1
 
 	// r2 moves to another URL, r3 is removed, r4 is new.
 	next := setConfig(2, "http://127.0.0.1:1", "http://127.0.0.1:22", "http://127.0.0.1:4")
@@ -149,8 +149,8 @@ func TestNewSetFromKeepsUnchangedReplicas(t *testing.T) {
 	if strings.Join(names, ",") != "r2,r3" {
 		t.Errorf("removed %v, want r2 (moved) and r3", names)
 	}
-	if s.Ready() {
-		t.Error("a set with new replicas must warm again before it is ready")
+	if !s.Ready() {
+		t.Error("r1, reached by a warm-up and kept, is enough for the set to be ready")
 	}
 	if _, err := s.Transport().RoundTrip(httptestRequest(t, "http://127.0.0.1:3/")); err == nil ||
 		!strings.Contains(err.Error(), "not a replica") {
@@ -166,6 +166,9 @@ func TestNewSetFromKeepsUnchangedReplicas(t *testing.T) {
 	fresh, removed, err := NewSetFrom(s, "kv", &changed, config.Latency{}, clk.Now)
 	if err != nil || len(removed) != 3 || fresh.Replica("r1") == s.Replica("r1") {
 		t.Errorf("new connection settings need new pools: removed %d, err %v", len(removed), err)
+	}
+	if fresh.Ready() {
+		t.Error("a set of new replicas only is ready before a warm-up reached one")
 	}
 }
 

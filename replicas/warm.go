@@ -39,17 +39,12 @@ func (s *Set) Warm(ctx context.Context) error {
 		wg.Go(func() { errs[i] = s.warmReplica(ctx, r, n) })
 	}
 	wg.Wait()
-	for _, r := range s.Replicas {
-		if r.Warmed() {
-			s.ready.Store(true)
-			break
-		}
-	}
 	return errors.Join(errs...)
 }
 
 // WarmReplica is Warm for r alone (a replica of s): it opens warm_connections
-// connections to r, marks s ready if any opened, and says why any failed. It returns
+// connections to r, marks r warmed (and so s ready) if any opened, and says why any
+// failed. It returns
 // nil at once when warm-up is disabled. A gateway uses it to keep trying a replica
 // that was down, without re-warming the others.
 func (s *Set) WarmReplica(ctx context.Context, r *Replica) error {
@@ -97,10 +92,6 @@ func (s *Set) warmReplica(ctx context.Context, r *Replica, n int) error {
 
 	made := int(ok.Load())
 	r.warmed.Store(made > 0)
-	if made > 0 {
-		// One reachable replica is enough to serve: do not wait for the others.
-		s.ready.Store(true)
-	}
 	if made == n {
 		return nil
 	}

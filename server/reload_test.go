@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -187,5 +188,45 @@ func TestReloadEndpointRefusesABadFile(t *testing.T) {
 	}
 	if s.Config() != cfg {
 		t.Error("a refused reload replaced the running config")
+	}
+}
+
+// A reload that only removes a replica leaves the others, already reached by warm-up,
+// serving: the gateway must stay ready (it used to turn 503 for good, since the new
+// set waited for a warm-up that had nothing left to warm).
+func TestReloadRemovingAReplicaKeepsTheGatewayReady(t *testing.T) {
+	r1, r2 := newReplica(t, "r1", nil), newReplica(t, "r2", nil)
+	urls := map[string]string{"r1": r1.srv.URL, "r2": r2.srv.URL}
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(setYAML(urls, "r1", "r2")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, set := range s.state.Load().sets {
+			set.Close()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Warm(ctx)
+	if !s.Ready() {
+		t.Fatal("not ready after warm-up")
+	}
+	if err := os.WriteFile(path, []byte(setYAML(urls, "r1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Ready() {
+		t.Error("not ready after a reload that removed r2; r1 is still warm")
 	}
 }

@@ -1,6 +1,6 @@
 // Package testcert makes TLS certificates for tests: generated when the test runs,
-// valid for the loopback address 127.0.0.1 only, never a key committed to the
-// repository. It is imported by tests only.
+// valid for the loopback address 127.0.0.1 (or names of the test's choosing), never a
+// key committed to the repository. It is imported by tests only.
 package testcert
 
 import (
@@ -34,6 +34,9 @@ type Options struct {
 	Name string
 	// NotBefore and NotAfter bound its validity; zero: an hour either side of now.
 	NotBefore, NotAfter time.Time
+	// DNSNames, when set, are the names the certificate is for, in place of 127.0.0.1:
+	// a server on loopback that a client must verify by name.
+	DNSNames []string
 }
 
 // Write generates a pair and writes it as PEM files named after opts.Name in dir.
@@ -67,6 +70,9 @@ func Write(t testing.TB, dir string, opts Options) Pair {
 		BasicConstraintsValid: true,
 		IsCA:                  true, // self-signed: it is its own root in the client's pool
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	if len(opts.DNSNames) > 0 {
+		tmpl.IPAddresses, tmpl.DNSNames = nil, opts.DNSNames
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
