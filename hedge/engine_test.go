@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
@@ -337,5 +338,36 @@ func TestRetryOfAFailedRequestBeatsHedgesToTheBudget(t *testing.T) {
 		if err != nil || body != want {
 			t.Fatalf("request %d: got %q (%+v) %v, want %q", i+1, body, res, err, want)
 		}
+	}
+}
+
+// A discovery set with no member yet still gets a plan; every request fails with
+// OutcomeNoReplica, at once, whatever the strategy.
+func TestPlanOnAnEmptyDiscoverySet(t *testing.T) {
+	for _, route := range []string{"strategy: hedge", "strategy: parallel", "strategy: quorum\nquorum: {read: 2}"} {
+		cfg, rc := testConfig(t, []string{"http://a.test", "http://b.test"}, route)
+		rs := *cfg.ReplicaSets["s"]
+		rs.Replicas, rs.Discovery = nil, &config.Discovery{DNS: "s.test:1", Scheme: "http"}
+		set, err := replicas.NewSet("s", &rs, cfg.Latency, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := NewPlan(rc, set, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", route, err)
+		}
+		_, err = plan.Do(context.Background(), get(t, "/k"), nil)
+		var herr *Error
+		if !errors.As(err, &herr) || herr.Outcome != OutcomeNoReplica {
+			t.Errorf("%s: Do = %v, want OutcomeNoReplica", route, err)
+		}
+	}
+	cfg, rc := testConfig(t, []string{"http://a.test"}, "")
+	rs := *cfg.ReplicaSets["s"]
+	rs.Replicas = []config.Replica{{Name: "a", URL: "http://a.test"}}
+	fixed, _ := replicas.NewSet("s", &rs, cfg.Latency, nil)
+	fixed.Replicas = nil // what no fixed list can be
+	if _, err := NewPlan(rc, fixed, Options{}); err == nil {
+		t.Error("a plan on an empty fixed set was built")
 	}
 }

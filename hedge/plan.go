@@ -96,8 +96,14 @@ type Plan struct {
 // NewPlan compiles a validated route for its replica set: the gateway's way in, from a
 // config file (config.Load), where defaults are already applied and every value is
 // taken as written. From Go, New builds the same from a Config with defaults.
+//
+// The plan reads set's members once, here: a set whose members change (DNS
+// discovery) gets a new plan for each new Set, built with the old plan as Previous,
+// so a request runs on one unchanging member list. Only a discovery set may be
+// empty (before its first answer): its plan's Do fails every request with
+// OutcomeNoReplica.
 func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error) {
-	if route == nil || set == nil || len(set.Replicas) == 0 {
+	if route == nil || set == nil || len(set.Replicas) == 0 && !set.Discovered() {
 		return nil, errors.New("hedge: a plan needs a route and a non-empty replica set")
 	}
 	retry, err := newRetryPolicy(route.Retry.On)
