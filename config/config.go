@@ -21,3 +21,9 @@ func (c *Config) Line(path string) int {
 	}
 	return c.lines[path]
 }
+
+// DiscoveryPath is the field path of set's discovery section, as problems name it
+// (replica_sets.kv.discovery; a name with dots is quoted).
+func DiscoveryPath(set string) string {
+	return joinKey(joinKey("replica_sets", set), "discovery")
+}

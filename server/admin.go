@@ -55,21 +55,34 @@ func (s *Server) whenPprof(h http.Handler) http.Handler {
 }
 
 // serveReady is /readyz: 200 once every replica set has opened its warm connections,
-// 503 while any is warming and from the moment a shutdown begins.
+// 503 while any is warming, while a discovery set has no member yet (with the reason)
+// and from the moment a shutdown begins.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "draining": true})
 		return
 	}
 	var waiting []string
+	discovering := map[string]string{}
 	for name, set := range s.state.Load().sets {
-		if !set.Ready() {
+		switch {
+		case set.Ready():
+		case set.Discovered() && len(set.Replicas) == 0:
+			discovering[name] = s.disc.readiness(name)
+		default:
 			waiting = append(waiting, name)
 		}
 	}
-	if len(waiting) > 0 {
+	if len(waiting)+len(discovering) > 0 {
 		sort.Strings(waiting)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "warming": waiting})
+		body := map[string]any{"ready": false}
+		if len(waiting) > 0 {
+			body["warming"] = waiting
+		}
+		if len(discovering) > 0 {
+			body["discovering"] = discovering
+		}
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
@@ -112,9 +125,11 @@ var replicaLegend = map[string]string{
 
 // SetReport is one replica set in /debug/replicas.
 type SetReport struct {
-	Name     string         `json:"name"`
-	Ready    bool           `json:"ready"`
-	Replicas []ReplicaState `json:"replicas"`
+	Name  string `json:"name"`
+	Ready bool   `json:"ready"`
+	// Discovery is a discovery set's lookups: its members are Replicas, named by address.
+	Discovery *DiscoveryReport `json:"discovery,omitempty"`
+	Replicas  []ReplicaState   `json:"replicas"`
 }
 
 // ReplicaState is one replica: its stats plus, per route using it, the timings the
@@ -185,7 +200,10 @@ func (s *Server) replicaReport() ReplicaReport {
 	}
 	for _, name := range names {
 		set := st.sets[name]
-		sr := SetReport{Name: name, Ready: set.Ready()}
+		sr := SetReport{Name: name, Ready: set.Ready(), Replicas: []ReplicaState{}}
+		if d := st.cfg.ReplicaSets[name].Discovery; d != nil {
+			sr.Discovery = s.disc.report(name, d)
+		}
 		for _, rep := range set.Replicas {
 			rs := ReplicaState{Stats: rep.Stats(), AttemptTimeoutMS: map[string]float64{}}
 			for _, rt := range st.routes {

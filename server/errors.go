@@ -31,6 +31,7 @@ const (
 	refuseBodyTooLarge                   // 413: over limits.max_request_body_bytes
 	refuseHeadersTooLarge                // 431: over limits.max_header_bytes
 	refuseShed                           // 503: over limits.max_inflight
+	refuseNoMembers                      // 503: a discovery set has no member, or fewer than quorum.read
 )
 
 // edgeError is a refusal with its message. allow is the Allow header of a 405.
@@ -85,6 +86,9 @@ func errorAnswer(route string, err error) (answerHead, errorBody) {
 		case refuseShed:
 			// At once, with a hint: queueing here would only turn overload into timeouts.
 			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}, kind: "shed"}, body
+		case refuseNoMembers:
+			// Nothing to send to until a lookup finds members: the next one is seconds away.
+			return answerHead{status: http.StatusServiceUnavailable, header: map[string]string{"Retry-After": "1"}, kind: "no_members"}, body
 		}
 	case errors.As(err, &herr):
 		body.Error, body.Attempts, body.MinVersion = herr.Message, herr.Attempts, herr.MinVersion

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/hedge"
 )
 
@@ -95,6 +97,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, s
 	if err != nil {
 		return failed(w, name, err)
 	}
+	if err := s.membersFor(rt); err != nil {
+		return failed(w, name, err)
+	}
 	res, err := rt.plan.Do(ctx, out, body)
 	if err != nil {
 		return failed(w, name, err)
@@ -103,6 +108,24 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, s
 	s.traceResult(w, res)
 	status, cut := s.answer(ctx, w, r, rt, res, deadline.Add(timeout))
 	return outcome{status: status, cut: cut, attempts: res.Sent, replica: res.Replica}
+}
+
+// membersFor refuses a request that rt's set cannot serve now: a discovery set with no
+// member yet, or fewer members than a quorum route reads (a fixed list is validated
+// to have enough).
+func (s *Server) membersFor(rt *route) error {
+	set := rt.plan.Set()
+	n := len(set.Replicas)
+	switch {
+	case !set.Discovered():
+		return nil
+	case n == 0:
+		return refuse(refuseNoMembers, fmt.Sprintf("replica set %q has no member yet: %s", set.Name, s.disc.readiness(set.Name)))
+	case rt.cfg.Strategy == config.StrategyQuorum && n < rt.cfg.Quorum.Read:
+		return refuse(refuseNoMembers, fmt.Sprintf("quorum impossible: replica set %q has %d members, quorum.read is %d",
+			set.Name, n, rt.cfg.Quorum.Read))
+	}
+	return nil
 }
 
 // failed writes err's answer; an engine error says how many attempts it made.

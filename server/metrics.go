@@ -29,6 +29,7 @@ type metrics struct {
 	shed            prometheus.Counter
 	reloads         *prometheus.CounterVec
 	reloadError     prometheus.Gauge
+	discovery       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -93,9 +94,14 @@ func newMetrics() *metrics {
 			Name: "hedgegate_config_last_reload_error",
 			Help: "1 when the last reload was refused, 0 when it succeeded or none happened.",
 		}),
+		discovery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_discovery_refresh_total",
+			Help: "DNS lookups of discovery replica sets, by set and result (ok, not_found, empty, timeout, error); a failed one keeps the set's members.",
+		}, []string{"set", "result"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
-		m.quorumResults, m.quorumDivergent, m.staleAnswers, m.floorUnmet, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError)
+		m.quorumResults, m.quorumDivergent, m.staleAnswers, m.floorUnmet, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError,
+		m.discovery)
 	// The standard runtime and process series (go_*, process_*): what an SRE reads first
 	// when a gateway's memory, goroutines or file descriptors grow. On the private
 	// registry, so two servers in one process each export them.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hedgegate/hedgegate/config"
 	"github.com/hedgegate/hedgegate/replicas"
@@ -43,7 +46,11 @@ func (s *Server) swap(cfg *config.Config) error {
 	if probs := restartOnly(cfg, prev.cfg); len(probs) > 0 {
 		return probs
 	}
-	st, removed, err := s.buildSafely(cfg, prev)
+	found, err := s.resolveChanged(cfg, prev)
+	if err != nil {
+		return err
+	}
+	st, removed, err := s.buildSafely(cfg, prev, found)
 	if err != nil {
 		return err
 	}
@@ -54,10 +61,33 @@ func (s *Server) swap(cfg *config.Config) error {
 	s.applyLogLevel(cfg)
 	s.tracing.setRatio(cfg.Tracing.SampleRatio)
 	s.warm.forget(removed)
+	s.forgetDiscovery(prev.cfg, cfg)
 	// Replicas still unreached are tried again until they answer (keepWarm).
 	s.warm.wake()
+	select { // the discovery loop schedules the sets in force now
+	case s.discKick <- struct{}{}:
+	default:
+	}
 	s.drain(prev, removed)
 	return nil
+}
+
+// forgetDiscovery drops what the gateway knows of the lookups, and the series, of
+// sets that find their members in DNS under prev but no longer under cfg.
+func (s *Server) forgetDiscovery(prev, cfg *config.Config) {
+	keep := discoverySets(cfg)
+	s.disc.mu.Lock()
+	for name := range s.disc.sets {
+		if !slices.Contains(keep, name) {
+			delete(s.disc.sets, name)
+		}
+	}
+	s.disc.mu.Unlock()
+	for _, name := range discoverySets(prev) {
+		if !slices.Contains(keep, name) {
+			s.metrics.discovery.DeletePartialMatch(prometheus.Labels{"set": name})
+		}
+	}
 }
 
 // reloadWarmTimeout bounds how long a reload waits for new replicas' connections.
@@ -74,8 +104,8 @@ func (s *Server) drain(prev *state, removed []*replicas.Replica) {
 	for prev.active.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	s.closeRemoved(removed)
 	for _, r := range removed {
-		r.Close()
 		s.log.Info("reload: replica removed", "replica_set", r.Set, "replica", r.Name)
 	}
 }

@@ -184,12 +184,12 @@ func (s *Server) routerFor(st *state) (http.Handler, error) {
 // buildSafely is build that never panics: whatever a config makes a dependency do
 // (chi on a pattern it cannot compile, say), start-up and reload refuse the config
 // and the process stays up.
-func (s *Server) buildSafely(cfg *config.Config, prev *state) (st *state, removed []*replicas.Replica, err error) {
+func (s *Server) buildSafely(cfg *config.Config, prev *state, found map[string][]config.Replica) (st *state, removed []*replicas.Replica, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("building the config panicked; refused", "panic", p, "stack", string(debug.Stack()))
 			st, removed, err = nil, nil, fmt.Errorf("building the config failed: %v", p)
 		}
 	}()
-	return s.build(cfg, prev)
+	return s.build(cfg, prev, found)
 }

@@ -176,7 +176,7 @@ func TestBuildPanicIsARefusedConfig(t *testing.T) {
 	cfg := routesConfig(t, "- {name: one, match: /a, replica_set: a}\n")
 	cfg.Routes = append(cfg.Routes, nil) // build dereferences every route
 	s := &Server{log: quietLogger(), metrics: newMetrics()}
-	st, _, err := s.buildSafely(cfg, nil)
+	st, _, err := s.buildSafely(cfg, nil, nil)
 	if st != nil || err == nil || !strings.Contains(err.Error(), "building the config failed") {
 		t.Fatalf("buildSafely = %v, %v; want a refused config", st, err)
 	}

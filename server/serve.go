@@ -52,8 +52,13 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	s.tracing.start(s.log)
 	warmCtx, stopWarm := context.WithCancel(ctx)
+	// Discovery follows the members until the clients are drained: members leaving
+	// during the drain must not get its requests.
+	discCtx, stopDiscovery := context.WithCancel(context.Background())
+	defer stopDiscovery()
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keepWarm(warmCtx) })
+	wg.Go(func() { s.discover(discCtx) })
 	errc := make(chan error, 1+len(control))
 	wg.Go(func() { errc <- serveClient(client, l.Client) })
 	for i, srv := range control {
@@ -75,6 +80,7 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	} else {
 		client.Close()
 	}
+	stopDiscovery()
 	closeCtx, cancel := context.WithTimeout(context.Background(), adminCloseWait)
 	for _, srv := range control {
 		if srv.Shutdown(closeCtx) != nil {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -40,6 +42,9 @@ type Options struct {
 	// tracing when that is empty. Set, tracing is on whatever otlp_endpoint says, and
 	// tracing.sample_ratio still applies.
 	SpanExporter sdktrace.SpanExporter
+	// Resolver answers the DNS lookups of replica sets with discovery. Nil:
+	// net.DefaultResolver (the host's resolv.conf).
+	Resolver replicas.Resolver
 }
 
 // Server is one running gateway: the current routing state, swapped whole on reload.
@@ -58,7 +63,9 @@ type Server struct {
 	stopOnce sync.Once
 
 	warm      *warmer
-	adminTime httpTimeouts // the admin listener's; a field so tests can shorten them
+	disc      *discoverer
+	discKick  chan struct{} // a reload changed the discovery sets: look at them now
+	adminTime httpTimeouts  // the admin listener's; a field so tests can shorten them
 	// sample draws the access log's sample, uniform in [0,1); a field so tests can
 	// script it.
 	sample  func() float64
@@ -103,7 +110,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	s.tracing = tr
-	st, _, err := s.buildSafely(cfg, nil)
+	if opts.Resolver == nil {
+		opts.Resolver = net.DefaultResolver
+		s.opts.Resolver = opts.Resolver
+	}
+	host, _ := os.Hostname()
+	s.disc, s.discKick = newDiscoverer(opts.Resolver, host), make(chan struct{}, 1)
+	// Discovery sets start with no member: Serve's first lookups find them.
+	st, _, err := s.buildSafely(cfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +130,20 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // build compiles cfg. Replicas of prev (nil at start) that stay — same set, name and
 // URL, same connection and latency settings — are kept with their connections,
 // histograms and stats; the others are returned for the caller to drain and close.
-func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Replica, error) {
-	// Read again here, not only when the file was validated: a reload must not take
-	// a pair that was replaced, or expired, since.
-	cert, err := cfg.LoadCertificate(time.Now())
-	if err != nil {
-		return nil, nil, err
+// A discovery set gets the members in found, else those prev found the same way,
+// else none yet; a build of prev's own config for new members (found) keeps prev's
+// certificate, which only a reload reads again.
+func (s *Server) build(cfg *config.Config, prev *state, found map[string][]config.Replica) (*state, []*replicas.Replica, error) {
+	var cert *tls.Certificate
+	if prev != nil && prev.cfg == cfg {
+		cert = prev.cert
+	} else {
+		// Read again here, not only when the file was validated: a reload must not take
+		// a pair that was replaced, or expired, since.
+		var err error
+		if cert, err = cfg.LoadCertificate(time.Now()); err != nil {
+			return nil, nil, err
+		}
 	}
 	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{},
 		trusted: cfg.TrustedPrefixes(), cert: cert}
@@ -137,7 +159,13 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		if prev != nil {
 			old = prev.sets[name]
 		}
-		set, gone, err := replicas.NewSetFrom(old, name, cfg.ReplicaSets[name], cfg.Latency, s.opts.Now)
+		rc := cfg.ReplicaSets[name]
+		if rc.Discovery != nil {
+			withMembers := *rc
+			withMembers.Replicas = discoveredMembers(name, cfg, prev, found)
+			rc = &withMembers
+		}
+		set, gone, err := replicas.NewSetFrom(old, name, rc, cfg.Latency, s.opts.Now)
 		if err != nil {
 			return nil, nil, fmt.Errorf("replica set %q: %w", name, err)
 		}
@@ -188,6 +216,11 @@ func (s *Server) build(cfg *config.Config, prev *state) (*state, []*replicas.Rep
 		}
 		st.routes = append(st.routes, &route{cfg: rc, plan: plan})
 		s.metrics.truncated.WithLabelValues(rc.Name) // the series exists before the first cut
+	}
+	for _, name := range discoverySets(cfg) {
+		for _, result := range replicas.LookupResults { // each series exists before it counts
+			s.metrics.discovery.WithLabelValues(name, result)
+		}
 	}
 	router, err := s.routerFor(st)
 	if err != nil {
