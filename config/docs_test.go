@@ -21,6 +21,7 @@ func TestDocsShowTheDefaults(t *testing.T) {
 	}
 	c, err := Parse([]byte(`replica_sets:
   kv: {replicas: [{name: r1, url: "http://127.0.0.1:1"}]}
+  kd: {discovery: {dns: "kd.test.:1"}}
 routes:
   - {name: a, match: /a, replica_set: kv}
 `), "d.yaml")
@@ -40,7 +41,8 @@ routes:
 	prefix, checked := "", 0
 	for i, line := range strings.Split(string(doc), "\n") {
 		if m := heading.FindStringSubmatch(line); m != nil {
-			prefix = strings.NewReplacer("NAME", "kv", "[i]", "[0]").Replace(m[1])
+			// A discovery set's keys are read off set kd, the others off kv.
+			prefix = strings.NewReplacer("NAME.discovery", "kd.discovery", "NAME", "kv", "[i]", "[0]").Replace(m[1])
 			if prefix != "" {
 				prefix += "."
 			}

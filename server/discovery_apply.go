@@ -164,7 +164,7 @@ func (s *Server) noteHeldBack(found map[string]foundMembers, cold map[string]map
 // logMembers logs each changed set's joins and departures.
 func (s *Server) logMembers(prev, st *state, changed map[string][]config.Replica) {
 	for name := range changed {
-		var joined, left []string
+		joined, left := []string{}, []string{} // [] in JSON logs, not null
 		for _, r := range st.sets[name].Replicas {
 			if prev.sets[name].Replica(r.Name) == nil {
 				joined = append(joined, r.Name)

@@ -7,6 +7,8 @@ package kubernetes
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
@@ -36,7 +38,8 @@ import (
 type manifests struct {
 	deployment *appsv1.Deployment
 	configMap  *corev1.ConfigMap
-	service    *corev1.Service
+	service    *corev1.Service // the gateway's, for its clients
+	replicas   *corev1.Service // the replicas' headless Service, for discovery
 	pdb        *policyv1.PodDisruptionBudget
 	hpa        *autoscalingv2.HorizontalPodAutoscaler
 	netpol     *networkingv1.NetworkPolicy
@@ -75,7 +78,16 @@ func load(t *testing.T) manifests {
 			case "v1 ConfigMap":
 				obj = set(t, &m.configMap, f)
 			case "v1 Service":
-				obj = set(t, &m.service, f)
+				// Two: the headless one (clusterIP: None) is the replicas'.
+				var probe corev1.Service
+				if err := sigsyaml.Unmarshal([]byte(doc), &probe); err != nil {
+					t.Fatalf("%s document %d: %v", f, i, err)
+				}
+				if probe.Spec.ClusterIP == corev1.ClusterIPNone {
+					obj = set(t, &m.replicas, f)
+				} else {
+					obj = set(t, &m.service, f)
+				}
 			case "policy/v1 PodDisruptionBudget":
 				obj = set(t, &m.pdb, f)
 			case "autoscaling/v2 HorizontalPodAutoscaler":
@@ -94,7 +106,8 @@ func load(t *testing.T) manifests {
 	}
 	for name, missing := range map[string]bool{
 		"Deployment": m.deployment == nil, "ConfigMap": m.configMap == nil, "Service": m.service == nil,
-		"PodDisruptionBudget": m.pdb == nil, "HorizontalPodAutoscaler": m.hpa == nil, "NetworkPolicy": m.netpol == nil,
+		"headless Service (the replicas')": m.replicas == nil,
+		"PodDisruptionBudget":              m.pdb == nil, "HorizontalPodAutoscaler": m.hpa == nil, "NetworkPolicy": m.netpol == nil,
 	} {
 		if missing {
 			t.Errorf("no %s among the manifests", name)
@@ -234,19 +247,29 @@ func TestDeploymentMatchesTheGatewayConfig(t *testing.T) {
 	if got, want := port("http"), listenPort(t, cfg.Listen); got != want {
 		t.Errorf("container port http %d, config listen %s", got, cfg.Listen)
 	}
-	if got, want := port("admin"), listenPort(t, cfg.AdminListen); got != want {
-		t.Errorf("container port admin %d, config admin_listen %s", got, cfg.AdminListen)
+	if got, want := port("metrics"), listenPort(t, cfg.MetricsListen); got != want {
+		t.Errorf("container port metrics %d, config metrics_listen %q", got, cfg.MetricsListen)
+	}
+	// The control port stays on loopback, out of the pod network's reach, and so has
+	// no container port.
+	if host, _, err := net.SplitHostPort(cfg.AdminListen); err != nil || !netip.MustParseAddr(host).IsLoopback() {
+		t.Errorf("admin_listen %q: want a loopback address (POST /reload, /debug/config)", cfg.AdminListen)
+	}
+	for _, p := range c.Ports {
+		if p.ContainerPort == listenPort(t, cfg.AdminListen) {
+			t.Errorf("container port %s declares the loopback admin port", p.Name)
+		}
 	}
 	probe := func(what string, p *corev1.Probe, path string) {
 		t.Helper()
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port != intstr.FromString("admin") {
-			t.Errorf("%s probe %+v: want GET %s on the admin port", what, p, path)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port != intstr.FromString("metrics") {
+			t.Errorf("%s probe %+v: want GET %s on the metrics port", what, p, path)
 		}
 	}
 	probe("readiness", c.ReadinessProbe, "/readyz")
 	probe("liveness", c.LivenessProbe, "/healthz")
-	if ann := m.deployment.Spec.Template.Annotations; ann["prometheus.io/port"] != strconv.Itoa(int(port("admin"))) {
-		t.Errorf("prometheus.io/port %q, the admin port is %d", ann["prometheus.io/port"], port("admin"))
+	if ann := m.deployment.Spec.Template.Annotations; ann["prometheus.io/port"] != strconv.Itoa(int(port("metrics"))) {
+		t.Errorf("prometheus.io/port %q, the metrics port is %d", ann["prometheus.io/port"], port("metrics"))
 	}
 	if tp := m.service.Spec.Ports; len(tp) != 1 || tp[0].TargetPort != intstr.FromString("http") {
 		t.Errorf("Service ports %+v: want the client port alone", tp)
@@ -293,27 +316,93 @@ func TestDeploymentMatchesTheGatewayConfig(t *testing.T) {
 	}
 }
 
-// The admin port (POST /reload, /debug/*) is not open to every pod.
-func TestNetworkPolicyKeepsTheAdminPortToMonitoring(t *testing.T) {
+// The client port is open; the metrics port only to a namespace (Prometheus'); no
+// other port (the admin port is on loopback) and no rule opening every port.
+func TestNetworkPolicyKeepsTheMetricsPortToMonitoring(t *testing.T) {
 	m := load(t)
+	var metrics bool
 	for _, rule := range m.netpol.Spec.Ingress {
+		if len(rule.Ports) == 0 {
+			t.Error("a rule opens every port")
+		}
 		for _, p := range rule.Ports {
-			if p.Port != nil && *p.Port == intstr.FromString("admin") && len(rule.From) == 0 {
-				t.Error("the admin port is open to every source")
+			switch {
+			case p.Port == nil:
+				t.Error("a rule with a port entry but no port opens every port")
+			case *p.Port == intstr.FromString("http"):
+			case *p.Port == intstr.FromString("metrics"):
+				metrics = true
+				if len(rule.From) == 0 || rule.From[0].NamespaceSelector == nil {
+					t.Error("the metrics port is open to every source, not a monitoring namespace")
+				}
+			default:
+				t.Errorf("port %v is opened; only http and metrics are served on the pod's address", p.Port)
 			}
 		}
-		if len(rule.Ports) == 0 && len(rule.From) == 0 {
-			t.Error("a rule opens every port to every source")
+	}
+	if !metrics {
+		t.Error("no rule lets Prometheus reach the metrics port")
+	}
+}
+
+// The replica set of the embedded config is the pods behind the headless Service:
+// its discovery name is that Service's, at its port, fully qualified; the Service
+// publishes ready pods only and does not select the gateway's own pods.
+func TestReplicaSetIsTheHeadlessService(t *testing.T) {
+	m := load(t)
+	svc := m.replicas
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Fatalf("the replicas' Service has clusterIP %q: a virtual IP would hide the replicas from the gateway", svc.Spec.ClusterIP)
+	}
+	if svc.Spec.PublishNotReadyAddresses {
+		t.Error("publishNotReadyAddresses: pods that are not ready would become members")
+	}
+	if sel := labels.SelectorFromSet(svc.Spec.Selector); len(svc.Spec.Selector) == 0 ||
+		sel.Matches(labels.Set(m.deployment.Spec.Template.Labels)) {
+		t.Errorf("the replicas' Service selector %v must select the replicas, not the gateway", svc.Spec.Selector)
+	}
+	cfg := gatewayConfig(t, m)
+	var sets []string
+	for name, rs := range cfg.ReplicaSets {
+		sets = append(sets, name)
+		d := rs.Discovery
+		if d == nil {
+			t.Errorf("replica set %s has no discovery", name)
+			continue
 		}
+		host, port, err := net.SplitHostPort(d.DNS)
+		if err != nil {
+			t.Fatalf("replica set %s: discovery.dns %q: %v", name, d.DNS, err)
+		}
+		parts := strings.Split(host, ".")
+		if parts[0] != svc.Name || !strings.HasSuffix(host, ".svc.cluster.local.") || len(parts) != 6 {
+			t.Errorf("discovery.dns %q: want %s.NAMESPACE.svc.cluster.local., fully qualified", d.DNS, svc.Name)
+		}
+		var served bool
+		for _, p := range svc.Spec.Ports {
+			served = served || strconv.Itoa(int(p.Port)) == port
+		}
+		if !served {
+			t.Errorf("discovery.dns port %s is not a port of Service %s (%+v)", port, svc.Name, svc.Spec.Ports)
+		}
+	}
+	if len(sets) == 0 {
+		t.Error("the embedded config has no replica set")
 	}
 }
 
 // gatewayConfig is the few keys of the embedded config this test needs; the whole file
 // is validated by the gateway itself in TestEmbeddedConfigPassesGatewayValidate.
 type gatewayConf struct {
-	Listen      string         `yaml:"listen"`
-	AdminListen string         `yaml:"admin_listen"`
-	Shutdown    map[string]any `yaml:"shutdown"`
+	Listen        string         `yaml:"listen"`
+	AdminListen   string         `yaml:"admin_listen"`
+	MetricsListen string         `yaml:"metrics_listen"`
+	Shutdown      map[string]any `yaml:"shutdown"`
+	ReplicaSets   map[string]struct {
+		Discovery *struct {
+			DNS string `yaml:"dns"`
+		} `yaml:"discovery"`
+	} `yaml:"replica_sets"`
 }
 
 func gatewayConfig(t *testing.T, m manifests) gatewayConf {
@@ -345,8 +434,11 @@ func (c gatewayConf) shutdown(t *testing.T) (drain, timeout time.Duration) {
 func listenPort(t *testing.T, addr string) int32 {
 	t.Helper()
 	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		t.Fatalf("listen address %q has no port", addr)
+	}
 	n, err := strconv.Atoi(addr[i+1:])
-	if i < 0 || err != nil {
+	if err != nil {
 		t.Fatalf("listen address %q has no port", addr)
 	}
 	return int32(n)
