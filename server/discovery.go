@@ -88,10 +88,14 @@ func discoverySets(cfg *config.Config) []string {
 // change of outcome (a failing resolver is logged when it starts and when it stops
 // failing, not at every refresh).
 func (s *Server) lookup(ctx context.Context, set string, disc *config.Discovery) ([]config.Replica, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, min(disc.Refresh.D(), lookupTimeout))
 	defer cancel()
 	start := time.Now()
 	found, err := replicas.Lookup(ctx, s.disc.resolver, disc)
+	if parent.Err() != nil {
+		return nil, parent.Err() // shutdown cut it short: it says nothing of the resolver
+	}
 	rep := lookupReport{At: start, Result: replicas.LookupResult(err), Members: len(found),
 		DurationMS: ms(time.Since(start))}
 	if err != nil {

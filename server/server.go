@@ -147,41 +147,9 @@ func (s *Server) build(cfg *config.Config, prev *state, found map[string][]confi
 	}
 	st := &state{cfg: cfg, sets: map[string]*replicas.Set{}, replicaLabel: map[*replicas.Replica]string{},
 		trusted: cfg.TrustedPrefixes(), cert: cert}
-	names := make([]string, 0, len(cfg.ReplicaSets))
-	for name := range cfg.ReplicaSets {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	seen := map[string]int{}
-	var removed []*replicas.Replica
-	for _, name := range names {
-		var old *replicas.Set
-		if prev != nil {
-			old = prev.sets[name]
-		}
-		rc := cfg.ReplicaSets[name]
-		if rc.Discovery != nil {
-			withMembers := *rc
-			withMembers.Replicas = discoveredMembers(name, cfg, prev, found)
-			rc = &withMembers
-		}
-		set, gone, err := replicas.NewSetFrom(old, name, rc, cfg.Latency, s.opts.Now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("replica set %q: %w", name, err)
-		}
-		removed = append(removed, gone...)
-		st.sets[name] = set
-		for _, rep := range set.Replicas {
-			seen[rep.Name]++
-		}
-	}
-	for _, set := range st.sets {
-		for _, rep := range set.Replicas {
-			st.replicaLabel[rep] = rep.Name
-			if seen[rep.Name] > 1 {
-				st.replicaLabel[rep] = set.Name + "/" + rep.Name
-			}
-		}
+	removed, err := s.buildSets(st, prev, found)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	for i, rc := range cfg.Routes {
@@ -227,6 +195,50 @@ func (s *Server) build(cfg *config.Config, prev *state, found map[string][]confi
 		return nil, nil, err
 	}
 	st.router = router
+	return st, removed, nil
+}
+
+// buildSets builds st's replica sets from st.cfg on prev's (nil at start), a discovery
+// set with the members discoveredMembers says, and names every replica for metrics.
+// It returns prev's replicas that st does not keep.
+func (s *Server) buildSets(st, prev *state, found map[string][]config.Replica) ([]*replicas.Replica, error) {
+	cfg := st.cfg
+	names := make([]string, 0, len(cfg.ReplicaSets))
+	for name := range cfg.ReplicaSets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]int{}
+	var removed []*replicas.Replica
+	for _, name := range names {
+		var old *replicas.Set
+		if prev != nil {
+			old = prev.sets[name]
+		}
+		rc := cfg.ReplicaSets[name]
+		if rc.Discovery != nil {
+			withMembers := *rc
+			withMembers.Replicas = discoveredMembers(name, cfg, prev, found)
+			rc = &withMembers
+		}
+		set, gone, err := replicas.NewSetFrom(old, name, rc, cfg.Latency, s.opts.Now)
+		if err != nil {
+			return nil, fmt.Errorf("replica set %q: %w", name, err)
+		}
+		removed = append(removed, gone...)
+		st.sets[name] = set
+		for _, rep := range set.Replicas {
+			seen[rep.Name]++
+		}
+	}
+	for _, set := range st.sets {
+		for _, rep := range set.Replicas {
+			st.replicaLabel[rep] = rep.Name
+			if seen[rep.Name] > 1 {
+				st.replicaLabel[rep] = set.Name + "/" + rep.Name
+			}
+		}
+	}
 	if prev != nil {
 		for name, set := range prev.sets {
 			if st.sets[name] == nil {
@@ -234,7 +246,7 @@ func (s *Server) build(cfg *config.Config, prev *state, found map[string][]confi
 			}
 		}
 	}
-	return st, removed, nil
+	return removed, nil
 }
 
 // versioned says whether rc's answers carry a version.
