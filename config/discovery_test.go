@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,18 @@ func TestDiscoverySameMembers(t *testing.T) {
 	b.Scheme = "https"
 	if a.SameMembers(&b) || a.SameMembers(nil) || !(*Discovery)(nil).SameMembers(nil) {
 		t.Error("another scheme, or no discovery, finds other members")
+	}
+}
+
+// examples/discovery.yaml is what README and docs/config.md point to: it must load, and
+// stay a discovery set (not drift back to a list).
+func TestDiscoveryExampleFile(t *testing.T) {
+	c, err := Load(filepath.Join("..", "examples", "discovery.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.ReplicaSets["kv"].Discovery
+	if d == nil || d.DNS != "localhost:9101" || d.Refresh.D() != 10*time.Second || len(c.ReplicaSets["kv"].Replicas) != 0 {
+		t.Errorf("examples/discovery.yaml: kv's discovery %+v, replicas %v", d, c.ReplicaSets["kv"].Replicas)
 	}
 }
