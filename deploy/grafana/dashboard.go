@@ -139,7 +139,7 @@ var rows = []row{{
 		targets:     []target{{`sum by (route) (rate(hedgegate_floor_unmet_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
 	}},
 }, {
-	title: "Load, shedding and config",
+	title: "Load, shedding, config and discovery",
 	panels: []panel{{
 		title: "In flight", unit: "none",
 		description: "The most client requests in flight during each interval, per gateway; limits.max_inflight sheds past it.",
@@ -156,6 +156,11 @@ var rows = []row{{
 		title: "Last reload refused", unit: "bool", stat: true,
 		description: "1 on a gateway whose last reload was refused: the file on disk is not the config in force.",
 		targets:     []target{{`max by (instance) (hedgegate_config_last_reload_error{` + gw + `})`, "{{instance}}"}},
+	}, {
+		title: "Discovery lookups", unit: "none",
+		description: "DNS lookups of each discovery replica set by result (ok, not_found, empty, timeout, error). " +
+			"A failed lookup keeps the members the set has; only ok ones change them.",
+		targets: []target{{`sum by (set, result) (increase(hedgegate_discovery_refresh_total{` + gw + `}` + rate + `))`, "{{set}} {{result}}"}},
 	}},
 }, {
 	title: "Process",

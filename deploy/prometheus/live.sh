@@ -7,7 +7,8 @@
 # serves some keys one version behind (divergence), a replica that fails 5% of answers
 # (retries, failure ratio), a route with a tight budget (denials), bursts at a slow
 # replica past limits.max_inflight (shedding), a replica that stalls half way through
-# its bodies (truncated answers), and three reloads, one of them refused.
+# its bodies (truncated answers), three reloads, one of them refused, and a replica set
+# found in DNS (localhost, resolved from /etc/hosts: refreshes counted).
 #
 #   deploy/prometheus/live.sh              # ~40s of load; needs prometheus, promtool
 #   LIVE_PORT_BASE=24300 KEEP=1 deploy/prometheus/live.sh   # other ports; leave it running
@@ -61,6 +62,9 @@ replica_sets:
     warm_connections: 1
     replicas:
       - {name: s1, url: "http://127.0.0.1:$((base + 4))"}
+  found:                             # discovery: localhost (127.0.0.1 in /etc/hosts) at r1's port
+    warm_connections: 1
+    discovery: {dns: "localhost:$base", refresh: 1s}
 routes:
   - {name: kv-get, match: "/kv/{key}", replica_set: kv, strategy: hedge, hedge: {percentile: $1}}
   - name: kv-quorum
@@ -83,6 +87,7 @@ routes:
     budget: {ratio: 1, min_per_second: 50}
   - {name: slow, match: "/slow/kv/{key}", strip_prefix: /slow, replica_set: slow, timeout: 2s}
   - {name: cut, match: "/cut/kv/{key}", strip_prefix: /cut, replica_set: stall, timeout: 200ms}
+  - {name: found, match: "/found/kv/{key}", strip_prefix: /found, replica_set: found}
 YAML
 }
 gw_config 90
@@ -119,6 +124,7 @@ load kv-get '/kv/{key}' 300 34s
 load kv-quorum '/q/kv/{key}' 100 34s
 load kv-tight '/tight/kv/{key}' 100 34s
 load cut '/cut/kv/{key}' 5 34s -timeout 2s
+load found '/found/kv/{key}' 10 34s
 # Versions are 1000-1999 (+ an epoch): a floor of 1999 is above most keys' versions on
 # every replica (floor unmet), and above r1's one-behind answers (stale).
 load kv-floor '/floor/kv/{key}' 20 34s -header 'X-Min-Version: 1999'
