@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,7 +32,9 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusOK)
-		fmt.Fprintf(w, "the first half of %s, and then", r.URL.Path)
+		// More than the gateway's 64 KiB read-ahead: a shorter answer that stalls never
+		// wins (it times out as a 504) and so is never a truncated one.
+		fmt.Fprintf(w, "the first half of %s, %s and then", r.URL.Path, strings.Repeat(".", 96<<10))
 		w.(http.Flusher).Flush()
 		select {
 		case <-r.Context().Done():
