@@ -44,6 +44,7 @@ const (
 	DefaultSampleRatio          = 0.01
 	DefaultDiscoveryRefresh     = 10 * time.Second
 	DefaultDiscoveryScheme      = "http"
+	DefaultDiscoveryFamily      = "ip"
 )
 
 // Bounds of a discovery set. Below MinDiscoveryRefresh a fleet of gateways loads its
@@ -115,6 +116,7 @@ func applyDefaults(c *Config, given func(path string) bool) {
 		if rs.Discovery != nil {
 			setDefault(given, p+"discovery.refresh", &rs.Discovery.Refresh, Duration(DefaultDiscoveryRefresh))
 			setDefault(given, p+"discovery.scheme", &rs.Discovery.Scheme, DefaultDiscoveryScheme)
+			setDefault(given, p+"discovery.family", &rs.Discovery.Family, DefaultDiscoveryFamily)
 		}
 	}
 

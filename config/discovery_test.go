@@ -27,7 +27,7 @@ func TestDiscoveryDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.ReplicaSets["kv"].Discovery
-	if d == nil || *d != (Discovery{DNS: "kv.default.svc.cluster.local.:9101", Refresh: Duration(10 * time.Second), Scheme: "http"}) {
+	if d == nil || *d != (Discovery{DNS: "kv.default.svc.cluster.local.:9101", Refresh: Duration(10 * time.Second), Scheme: "http", Family: "ip"}) {
 		t.Errorf("discovery = %+v", d)
 	}
 	if got := d.Host(); got != "kv.default.svc.cluster.local" {
@@ -73,6 +73,8 @@ func TestDiscoveryProblems(t *testing.T) {
 			"d.yaml:3: replica_sets.kv.discovery.refresh: must be at least 1s, got 100ms"},
 		{"scheme", disc, `discovery: {dns: "kv:1", scheme: grpc}`,
 			`d.yaml:3: replica_sets.kv.discovery.scheme: "grpc": want http or https`},
+		{"family", disc, `discovery: {dns: "kv:1", family: inet6}`,
+			`d.yaml:3: replica_sets.kv.discovery.family: "inet6": want ip (A and AAAA records), ip4 (A) or ip6 (AAAA)`},
 		{"unknown key", disc, `discovery: {dns: "kv:1", ttl: 5s}`,
 			`d.yaml:3: replica_sets.kv.discovery.ttl: unknown key "ttl"`},
 		{"quorum needs read", "strategy: hedge", "strategy: quorum",
@@ -117,6 +119,11 @@ func TestDiscoverySameMembers(t *testing.T) {
 	if !a.SameMembers(&b) {
 		t.Error("a new refresh finds the same members")
 	}
+	b.Family = "ip4"
+	if a.SameMembers(&b) {
+		t.Error("A records alone find other members than A and AAAA")
+	}
+	b.Family = a.Family
 	b.Scheme = "https"
 	if a.SameMembers(&b) || a.SameMembers(nil) || !(*Discovery)(nil).SameMembers(nil) {
 		t.Error("another scheme, or no discovery, finds other members")

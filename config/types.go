@@ -214,6 +214,9 @@ type Discovery struct {
 	// Scheme is http or https. With https, a member's certificate is verified against
 	// the name (Host), not its address. Default [DefaultDiscoveryScheme].
 	Scheme string `yaml:"scheme" json:"scheme"`
+	// Family is which address records make members: ip (A and AAAA), ip4 (A only) or
+	// ip6 (AAAA only); the resolver's own network names. Default [DefaultDiscoveryFamily].
+	Family string `yaml:"family" json:"family"`
 }
 
 // Host is the name Discovery resolves, without port, service labels or the root's
@@ -244,7 +247,7 @@ func (d *Discovery) SameMembers(o *Discovery) bool {
 	if d == nil || o == nil {
 		return d == o
 	}
-	return d.DNS == o.DNS && d.SRV == o.SRV && d.Scheme == o.Scheme
+	return d.DNS == o.DNS && d.SRV == o.SRV && d.Scheme == o.Scheme && d.Family == o.Family
 }
 
 // Replica is one backend of a set.

@@ -25,6 +25,9 @@ func (v *validator) discovery(p string, d *Discovery) {
 	if d.Scheme != "http" && d.Scheme != "https" {
 		v.add(p+".scheme", "%q: want http or https", d.Scheme)
 	}
+	if d.Family != "ip" && d.Family != "ip4" && d.Family != "ip6" {
+		v.add(p+".family", "%q: want ip (A and AAAA records), ip4 (A) or ip6 (AAAA)", d.Family)
+	}
 }
 
 func (v *validator) discoveryDNS(p, name string) {

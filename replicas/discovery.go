@@ -86,7 +86,7 @@ func Lookup(ctx context.Context, r Resolver, d *config.Discovery) ([]config.Repl
 		if err != nil {
 			return nil, fmt.Errorf("port %q: %w", portText, err)
 		}
-		addrs, err := r.LookupNetIP(ctx, "ip", host)
+		addrs, err := r.LookupNetIP(ctx, family(d), host)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func Lookup(ctx context.Context, r Resolver, d *config.Discovery) ([]config.Repl
 		}
 	case d.SRV != "":
 		var err error
-		if found, err = lookupSRV(ctx, r, d.SRV); err != nil {
+		if found, err = lookupSRV(ctx, r, d.SRV, family(d)); err != nil {
 			return nil, err
 		}
 	default:
@@ -104,8 +104,17 @@ func Lookup(ctx context.Context, r Resolver, d *config.Discovery) ([]config.Repl
 	return members(d.Scheme, found)
 }
 
+// family is the resolver network of d's address records; a Discovery built in code
+// with no Family reads as the default, both families.
+func family(d *config.Discovery) string {
+	if d.Family == "" {
+		return config.DefaultDiscoveryFamily
+	}
+	return d.Family
+}
+
 // lookupSRV resolves name's SRV records and then, at once, each target's addresses.
-func lookupSRV(ctx context.Context, r Resolver, name string) ([]netip.AddrPort, error) {
+func lookupSRV(ctx context.Context, r Resolver, name, network string) ([]netip.AddrPort, error) {
 	_, records, err := r.LookupSRV(ctx, "", "", name)
 	if err != nil {
 		return nil, err
@@ -128,7 +137,7 @@ func lookupSRV(ctx context.Context, r Resolver, name string) ([]netip.AddrPort, 
 	}
 	var wg sync.WaitGroup
 	for _, t := range targets {
-		wg.Go(func() { t.addrs, t.err = r.LookupNetIP(ctx, "ip", t.host) })
+		wg.Go(func() { t.addrs, t.err = r.LookupNetIP(ctx, network, t.host) })
 	}
 	wg.Wait()
 	var found []netip.AddrPort

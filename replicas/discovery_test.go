@@ -37,7 +37,9 @@ func TestLookupAgainstADNSServer(t *testing.T) {
 		dnstest.SRV{Target: "a.kv.test", Port: 9102})               // the same member twice
 	dns.SetAddrs("a.kv.test", loopback)
 	dns.SetAddrs("b.kv.test", loopback)
-	dns.SetAddrs("nodata.kv.test")                                    // exists, no address
+	dns.SetAddrs("both.kv.test", loopback, netip.IPv6Loopback()) // records only: nothing dials them
+	dns.SetAddrs("nodata.kv.test")                               // exists, no address
+	dns.SetSRV("_http._tcp.both.kv.test", dnstest.SRV{Target: "both.kv.test", Port: 9104})
 	dns.SetSRV("_http._tcp.closed.kv.test", dnstest.SRV{Target: "."}) // "not available here"
 
 	ctx := context.Background()
@@ -51,6 +53,14 @@ func TestLookupAgainstADNSServer(t *testing.T) {
 		{"https", config.Discovery{DNS: "kv.test.:9443", Scheme: "https"}, "127.0.0.1:9443=https://127.0.0.1:9443", LookupOK},
 		{"SRV", config.Discovery{SRV: "_http._tcp.kv.test.", Scheme: "http"},
 			"127.0.0.1:9101=http://127.0.0.1:9101 127.0.0.1:9102=http://127.0.0.1:9102", LookupOK},
+		{"both families", config.Discovery{DNS: "both.kv.test.:9101", Scheme: "http", Family: "ip"},
+			"127.0.0.1:9101=http://127.0.0.1:9101 [::1]:9101=http://[::1]:9101", LookupOK},
+		{"A records only", config.Discovery{DNS: "both.kv.test.:9101", Scheme: "http", Family: "ip4"},
+			"127.0.0.1:9101=http://127.0.0.1:9101", LookupOK},
+		{"AAAA records only", config.Discovery{DNS: "both.kv.test.:9101", Scheme: "http", Family: "ip6"},
+			"[::1]:9101=http://[::1]:9101", LookupOK},
+		{"SRV targets' A records only", config.Discovery{SRV: "_http._tcp.both.kv.test.", Scheme: "http", Family: "ip4"},
+			"127.0.0.1:9104=http://127.0.0.1:9104", LookupOK},
 		{"NXDOMAIN", config.Discovery{DNS: "nope.kv.test.:1", Scheme: "http"}, "", LookupNotFound},
 		{"no address records", config.Discovery{DNS: "nodata.kv.test.:1", Scheme: "http"}, "", LookupNotFound},
 		{"SRV of no usable target", config.Discovery{SRV: "_http._tcp.closed.kv.test.", Scheme: "http"}, "", LookupEmpty},

@@ -8,7 +8,7 @@
 # (retries, failure ratio), a route with a tight budget (denials), bursts at a slow
 # replica past limits.max_inflight (shedding), a replica that stalls half way through
 # its bodies (truncated answers), three reloads, one of them refused, and a replica set
-# found in DNS (localhost, resolved from /etc/hosts: refreshes counted).
+# found in DNS (localhost's A record, from /etc/hosts: refreshes counted).
 #
 #   deploy/prometheus/live.sh              # ~40s of load; needs prometheus, promtool
 #   LIVE_PORT_BASE=24300 KEEP=1 deploy/prometheus/live.sh   # other ports; leave it running
@@ -62,9 +62,9 @@ replica_sets:
     warm_connections: 1
     replicas:
       - {name: s1, url: "http://127.0.0.1:$((base + 4))"}
-  found:                             # discovery: localhost (127.0.0.1 in /etc/hosts) at r1's port
+  found:                             # discovery: localhost's A record (127.0.0.1) at r1's port; not its ::1
     warm_connections: 1
-    discovery: {dns: "localhost:$base", refresh: 1s}
+    discovery: {dns: "localhost:$base", refresh: 1s, family: ip4}
 routes:
   - {name: kv-get, match: "/kv/{key}", replica_set: kv, strategy: hedge, hedge: {percentile: $1}}
   - name: kv-quorum
