@@ -15,8 +15,13 @@ import (
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
-// AdminHandler serves /metrics, /healthz, /readyz, /debug/replicas, /debug/config,
-// /debug/advisor, POST /reload and, when debug.pprof is on, /debug/pprof/.
+// AdminEndpoints are the admin listener's endpoints, as "[METHOD ]PATH" (a GET unless a
+// method is named): what AdminHandler mounts, and what "gateway serve -h" must list.
+// The /debug/pprof/ tree answers only while debug.pprof is on.
+var AdminEndpoints = []string{"/metrics", "/healthz", "/readyz", "/debug/replicas",
+	"/debug/config", "/debug/advisor", "POST /reload", "/debug/pprof/"}
+
+// AdminHandler serves AdminEndpoints.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))

@@ -35,6 +35,7 @@ admin listener (admin_listen; keep it on loopback or a private network):
   /debug/config      the config in force (replica passwords redacted)
   /debug/advisor     what each hedge percentile would cost ("gateway tune" reads it)
   POST /reload       reload as SIGHUP does; 400 with the problems when refused
+  /debug/pprof/      Go's profiler, when debug.pprof is on (404 when off)
 
 metrics listener (metrics_listen, optional; safe to expose to Prometheus and
 kubelet probes): /metrics, /healthz and /readyz only.
