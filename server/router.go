@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -178,6 +179,15 @@ func (s *Server) routerFor(st *state) (http.Handler, error) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
+	// The gateway's router also counts what no route answered, as every edge refusal is.
+	router.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.observeUnrouted(writeFailure(w, "", refuse(refuseNotFound, "no route matches "+r.URL.Path)), start)
+	})
+	router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.observeUnrouted(writeFailure(w, "", refuse(refuseMethod, "method "+r.Method+" is not allowed")), start)
+	})
 	return router, nil
 }
 

@@ -291,6 +291,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) {
+	start := time.Now()
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	if s.draining.Load() {
@@ -304,24 +305,32 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) 
 		if rec := recordOf(w); rec != nil {
 			rec.shed = true
 		}
-		writeFailure(w, "", refuse(refuseShed, "overloaded: limits.max_inflight reached"))
+		s.observeUnrouted(writeFailure(w, "", refuse(refuseShed, "overloaded: limits.max_inflight reached")), start)
 		return
 	}
 	if limit := st.cfg.Limits.MaxHeaderBytes; headerBytes(r) > limit {
 		// net/http enforces max_header_bytes with 4 KiB of slack and a plain-text
 		// answer; this is the exact limit, answered like every other error.
-		writeFailure(w, "", refuse(refuseHeadersTooLarge,
-			fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit)))
+		s.observeUnrouted(writeFailure(w, "", refuse(refuseHeadersTooLarge,
+			fmt.Sprintf("request headers larger than limits.max_header_bytes (%d)", limit))), start)
 		return
 	}
 	// Before routing, so the route chosen is the one for the path forwarded.
 	if err := normalizePath(r.URL); err != nil {
-		writeFailure(w, "", err)
+		s.observeUnrouted(writeFailure(w, "", err), start)
 		return
 	}
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
 	st.router.ServeHTTP(w, r)
+}
+
+// observeUnrouted counts an answer given before any route was chosen (shed, headers
+// too large, a refused path, no route matched) under route="": config validation
+// refuses an empty route name, so the value can never collide with a route, and
+// every answer a client got is in hedgegate_requests_total.
+func (s *Server) observeUnrouted(code int, start time.Time) {
+	s.metrics.observe("", code, time.Since(start))
 }
 
 // headerBytes is the size of the request line and headers as sent, near enough:
