@@ -200,14 +200,36 @@ func (res *Result) scrapeAfter(ctx context.Context, before *MetricsSnapshot) {
 	// The run's ctx may be cancelled; the closing scrape is still wanted.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	after, err := Scrape(sctx, res.opts.MetricsURL)
-	if err != nil {
-		res.warnings = append(res.warnings, fmt.Sprintf("metrics after the run: %v", err))
-		return
+	// The gateway counts a request when its handler returns, which can be just after
+	// the client has read the answer: scrape again, a bounded number of times, until
+	// the gateway has counted at least the requests this run sent. (Fewer is possible
+	// for good: a request that never reached it.)
+	var g GatewayStats
+	for i := 0; ; i++ {
+		after, err := Scrape(sctx, res.opts.MetricsURL)
+		if err != nil {
+			res.warnings = append(res.warnings, fmt.Sprintf("metrics after the run: %v", err))
+			return
+		}
+		g = GatewayDelta(before, after)
+		if g.Requests >= float64(res.requests) || i == closingScrapes-1 {
+			break
+		}
+		select {
+		case <-sctx.Done():
+		case <-time.After(closingScrapeGap):
+		}
 	}
-	g := GatewayDelta(before, after)
 	res.gateway = &g
 }
+
+// closingScrapes × closingScrapeGap bounds how long the closing scrape waits for the
+// gateway to count the run's last answers: well past a handler's return, even on a
+// loaded machine.
+const (
+	closingScrapes   = 50
+	closingScrapeGap = 20 * time.Millisecond
+)
 
 // worker holds what every worker goroutine shares; loop runs in each of them.
 type worker struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -262,6 +263,31 @@ hedgegate_inflight_requests 3
 	}
 	if scrapes.Load() != 2 {
 		t.Errorf("%d scrapes, want 2", scrapes.Load())
+	}
+}
+
+// The gateway counts a request just after its answer: the closing scrape waits (a
+// bounded number of scrapes) until the gateway has counted every request of the run.
+func TestClosingScrapeWaitsForTheGatewayToCountTheRun(t *testing.T) {
+	var scrapes atomic.Int32
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Before the run: 0; the first closing scrape: the last answer not yet counted.
+		counted := map[int32]int{1: 0, 2: 4}[scrapes.Add(1)]
+		if scrapes.Load() > 2 {
+			counted = 5
+		}
+		fmt.Fprintf(w, "hedgegate_requests_total{route=\"kv-get\",code=\"200\"} %d\n", counted)
+		fmt.Fprintf(w, "hedgegate_backend_requests_total{route=\"kv-get\",replica=\"r1\",kind=\"primary\"} %d\n", 2*counted)
+	}))
+	defer metrics.Close()
+	target, _ := recordingServer(t, 200)
+
+	res, err := Run(t.Context(), Options{URL: target.URL, Rate: 100, Duration: 50 * time.Millisecond, MetricsURL: metrics.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Summary(); s.Requests != 5 || s.Gateway == nil || s.Gateway.Requests != 5 || s.Gateway.BackendPerRequest != 2 {
+		t.Errorf("%d requests, gateway %+v: want the gateway's count of all 5", s.Requests, s.Gateway)
 	}
 }
 
