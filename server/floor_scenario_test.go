@@ -20,13 +20,18 @@ import (
 // floorRoutes are one route per strategy, all versioned by X-Version, with a budget
 // sized for a lagging third of the set: a floor's next attempt spends it as a retry
 // does, and about one read in three needs one (the defaults, 10% + 10/s, would refuse
-// some of this test's burst, answered 503).
+// some of this test's burst, answered 503). The deadlines are fixed and far: with
+// attempt_timeout auto, 1ms replicas get a 10ms attempt bound after 1000 reads, and on
+// a loaded machine a scheduling stall longer than that timed every attempt out (504),
+// which says nothing about floors.
 const floorRoutes = `- {name: floor-hedge, match: "/h/kv/{key}", strip_prefix: /h, replica_set: kv, strategy: hedge,
-   version: {header: X-Version}, hedge: {initial_delay: 20ms}, budget: {ratio: 1, min_per_second: 100}}
+   version: {header: X-Version}, hedge: {initial_delay: 20ms}, budget: {ratio: 1, min_per_second: 100},
+   timeout: 10s, attempt_timeout: 10s}
 - {name: floor-parallel, match: "/p/kv/{key}", strip_prefix: /p, replica_set: kv, strategy: parallel,
-   version: {header: X-Version}, parallel: {fanout: 2}, budget: {ratio: 1, min_per_second: 100}}
+   version: {header: X-Version}, parallel: {fanout: 2}, budget: {ratio: 1, min_per_second: 100},
+   timeout: 10s, attempt_timeout: 10s}
 - {name: floor-quorum, match: "/q/kv/{key}", strip_prefix: /q, replica_set: kv, strategy: quorum,
-   version: {header: X-Version}, quorum: {read: 2}}
+   version: {header: X-Version}, quorum: {read: 2}, timeout: 10s}
 `
 
 var floorStrategies = []struct{ route, prefix string }{
