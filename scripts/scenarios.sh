@@ -7,13 +7,16 @@
 #
 #   scripts/scenarios.sh            # all scenarios
 #   RATE=300 DUR=10s scripts/scenarios.sh tail hung
+#
+# Ports (environment): SCENARIOS_SIM_PORT (3 consecutive, default 9401),
+# SCENARIOS_GW_PORT (9480), SCENARIOS_ADMIN_PORT (9481), so two runs can coexist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-500}
 DUR=${DUR:-20s}
-SIM_PORT=9401
-GW=127.0.0.1:9480
-ADMIN=127.0.0.1:9481
+SIM_PORT=${SCENARIOS_SIM_PORT:-9401}
+GW=127.0.0.1:${SCENARIOS_GW_PORT:-9480}
+ADMIN=127.0.0.1:${SCENARIOS_ADMIN_PORT:-9481}
 . scripts/lib/sim-gateway.sh
 
 # load NAME URL [RATE] [DUR]: one run, one table row. CONNS bounds concurrency.
