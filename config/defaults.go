@@ -21,6 +21,8 @@ const (
 	DefaultMinSamples           = 50
 	DefaultConnectTimeout       = 200 * time.Millisecond
 	DefaultWarmConnections      = 2
+	DefaultProtocol             = ProtocolHTTP1
+	DefaultClient               = ClientAuto
 	DefaultTimeout              = time.Second
 	DefaultPercentile           = 95
 	DefaultInitialDelay         = 10 * time.Millisecond
@@ -113,6 +115,8 @@ func applyDefaults(c *Config, given func(path string) bool) {
 		p := joinKey("replica_sets", name) + "."
 		setDefault(given, p+"connect_timeout", &rs.ConnectTimeout, Duration(DefaultConnectTimeout))
 		setDefault(given, p+"warm_connections", &rs.WarmConnections, DefaultWarmConnections)
+		setDefault(given, p+"protocol", &rs.Protocol, DefaultProtocol)
+		setDefault(given, p+"client", &rs.Client, DefaultClient)
 		if rs.Discovery != nil {
 			setDefault(given, p+"discovery.refresh", &rs.Discovery.Refresh, Duration(DefaultDiscoveryRefresh))
 			setDefault(given, p+"discovery.scheme", &rs.Discovery.Scheme, DefaultDiscoveryScheme)

@@ -186,7 +186,32 @@ type ReplicaSet struct {
 	// idle (the idle pool otherwise follows the load). Default [DefaultWarmConnections];
 	// 0 disables warm-up.
 	WarmConnections int `yaml:"warm_connections" json:"warm_connections"`
+	// Protocol is what the gateway speaks to the set's replicas: [ProtocolHTTP1]
+	// (default), [ProtocolH2C] (HTTP/2 with prior knowledge, http:// URLs only) or
+	// [ProtocolH2] (HTTP/2 by ALPN over TLS, https:// URLs only). Over HTTP/2 a
+	// cancelled attempt resets its stream and the connection stays; every attempt to
+	// a replica shares one TCP connection (and its losses). See docs/upstream.md.
+	Protocol string `yaml:"protocol" json:"protocol"`
+	// Client is which HTTP client sends the attempts: [ClientAuto] (default:
+	// hedgegate's own HTTP/1.1 client for http:// replicas with protocol http1,
+	// net/http's Transport otherwise), [ClientHedgegate] (that client, an error where
+	// it does not apply) or [ClientNetHTTP] (net/http's Transport always, to compare).
+	Client string `yaml:"client" json:"client"`
 }
+
+// Protocols to replicas (replica_sets.NAME.protocol).
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2C   = "h2c"
+	ProtocolH2    = "h2"
+)
+
+// Clients that send attempts (replica_sets.NAME.client).
+const (
+	ClientAuto      = "auto"
+	ClientHedgegate = "hedgegate"
+	ClientNetHTTP   = "net/http"
+)
 
 // Debug switches on diagnostics that are off by default.
 type Debug struct {

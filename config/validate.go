@@ -193,6 +193,7 @@ func (v *validator) replicaSet(p, name string, rs *ReplicaSet) {
 	if rs.WarmConnections < 0 {
 		v.add(p+".warm_connections", "must be ≥ 0, got %d", rs.WarmConnections)
 	}
+	v.protocol(p, rs)
 	names := map[string]int{}
 	urls := map[string]int{}
 	for i, r := range rs.Replicas {
@@ -208,6 +209,9 @@ func (v *validator) replicaSet(p, name string, rs *ReplicaSet) {
 		if msg := checkURL(r.URL); msg != "" {
 			v.add(rp+".url", "%s", msg)
 			continue
+		}
+		if msg := schemeForProtocol(r.URL, rs); msg != "" {
+			v.add(rp+".url", "%s", msg)
 		}
 		// Hedging between two names for one backend doubles its load for nothing.
 		key := strings.TrimRight(r.URL, "/")
