@@ -11,23 +11,39 @@ import (
 // alive reports whether an unused connection is still open: no bytes and no EOF are
 // waiting on it. A replica that closed it while it waited as a spare would otherwise
 // fail the request sent on it, and net/http does not retry on a new connection.
-func alive(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
+func alive(c net.Conn) bool { return newPeeker(c).alive() }
+
+// peeker asks one connection alive's question as often as needed without allocating:
+// an idle connection is checked before every reuse.
+type peeker struct {
+	raw  syscall.RawConn // nil: not a socket, nothing to ask
+	peek func(fd uintptr) bool
+	open bool
+	buf  [1]byte
+}
+
+func newPeeker(c net.Conn) *peeker {
+	p := &peeker{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			p.raw = raw
+		}
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	var buf [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.peek = func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// Nothing to read is the healthy case; data or EOF on a connection that sent
 		// no request means the replica is done with it.
-		open = errors.Is(rerr, syscall.EAGAIN)
+		p.open = errors.Is(rerr, syscall.EAGAIN)
 		return true
-	})
-	return err == nil && open
+	}
+	return p
+}
+
+func (p *peeker) alive() bool {
+	if p.raw == nil {
+		return true
+	}
+	p.open = false
+	err := p.raw.Read(p.peek)
+	return err == nil && p.open
 }

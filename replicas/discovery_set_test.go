@@ -134,7 +134,7 @@ func TestDiscoveryHTTPSChecksTheNameNotTheAddress(t *testing.T) {
 	roots := testcert.ClientConfig(pair).RootCAs
 
 	get := func(s *Set) error {
-		s.Replicas[0].transport.TLSClientConfig.RootCAs = roots
+		s.Replicas[0].transport.std.TLSClientConfig.RootCAs = roots
 		req, _ := http.NewRequest("GET", s.Replicas[0].URL.String()+"/", nil)
 		resp, err := s.Transport().RoundTrip(req)
 		if err == nil {
@@ -159,7 +159,7 @@ func TestDiscoveryHTTPSChecksTheNameNotTheAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fixed.Close()
-	fixed.Replicas[0].transport.TLSClientConfig = &tls.Config{}
+	fixed.Replicas[0].transport.std.TLSClientConfig = &tls.Config{}
 	if err := get(fixed); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("a certificate for kv.test accepted for %s: %v", addr, err)
 	}

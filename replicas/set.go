@@ -45,6 +45,8 @@ type setSettings struct {
 	buckets    int
 	discovered bool   // members from DNS: the set may be empty, and remembers leavers
 	serverName string // what https members' certificates are checked against, if not their address
+	protocol   string // config.Protocol*; "" is http1
+	client     string // config.Client*; "" is auto
 }
 
 // retiredReplica is a member that left a discovery set, remembered until until.
@@ -124,6 +126,9 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkProtocol(cfg); err != nil {
+		return nil, nil, fmt.Errorf("replica set %q: %w", name, err)
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -149,6 +154,10 @@ func NewSetFrom(prev *Set, name string, cfg *config.ReplicaSet, lat config.Laten
 			continue
 		case err != nil:
 			errs = append(errs, fmt.Errorf("replica set %q: replica %q: %w", name, rc.Name, err))
+			continue
+		}
+		if msg := config.SchemeProblem(u.Scheme, cfg.Protocol, cfg.Client); msg != "" {
+			errs = append(errs, fmt.Errorf("replica set %q: replica %q: %s", name, rc.Name, msg))
 			continue
 		}
 		r := keep[rc.Name]
@@ -213,7 +222,7 @@ func newSetShell(name string, cfg *config.ReplicaSet, lat config.Latency, now fu
 		buckets = config.DefaultBuckets
 	}
 	settings := setSettings{connect: connect, warmConns: cfg.WarmConnections, window: window, buckets: buckets,
-		discovered: discovered}
+		discovered: discovered, protocol: cfg.Protocol, client: cfg.Client}
 	if discovered && cfg.Discovery.Scheme == "https" {
 		// A member's URL holds its address; its certificate names the service.
 		settings.serverName = cfg.Discovery.Host()
@@ -231,9 +240,11 @@ func newSetShell(name string, cfg *config.ReplicaSet, lat config.Latency, now fu
 
 // newPool is a connection pool for one replica host of s.
 func (s *Set) newPool(scheme string) *pool {
-	p := newPool(s.settings.connect, s.settings.warmConns, scheme == "http")
-	if scheme == "https" && s.settings.serverName != "" {
-		p.TLSClientConfig = &tls.Config{ServerName: s.settings.serverName, MinVersion: tls.VersionTLS12}
+	p := newPool(poolSettings{connect: s.settings.connect, warm: s.settings.warmConns, scheme: scheme,
+		protocol: s.settings.protocol, client: s.settings.client})
+	if p.std != nil && scheme == "https" && s.settings.serverName != "" {
+		// Set before the first request; with protocol h2 net/http still offers h2 by ALPN.
+		p.std.TLSClientConfig = &tls.Config{ServerName: s.settings.serverName, MinVersion: tls.VersionTLS12}
 	}
 	return p
 }

@@ -79,21 +79,96 @@ func TestTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tr := s.Replicas[0].transport
-	if tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
-		tr.ForceAttemptHTTP2 || !tr.DisableCompression || tr.ResponseHeaderTimeout != 0 ||
-		tr.TLSHandshakeTimeout != 150*time.Millisecond || tr.Proxy != nil || tr.DialContext == nil {
-		t.Errorf("transport = %+v", tr)
+	own := s.Replicas[0].transport
+	if own.h1 == nil || own.std != nil || own.h1.maxIdle != maxIdlePerHost || own.h1.idleTimeout != 90*time.Second {
+		t.Errorf("an http replica's pool = %+v, want hedgegate's client keeping %d idle for 90s", own, maxIdlePerHost)
 	}
-	// The idle ceiling never closes warm connections.
-	cfg.WarmConnections = maxIdlePerHost + 1
-	s2, err := NewSet("kv", cfg, config.Latency{}, nil)
+
+	// net/http's Transport, when asked for, as it was before hedgegate had its own.
+	cfg.Client = config.ClientNetHTTP
+	s1, err := NewSet("kv", cfg, config.Latency{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	if got := s2.Replicas[0].transport.MaxIdleConnsPerHost; got != maxIdlePerHost+1 {
-		t.Errorf("MaxIdleConnsPerHost = %d, want warm_connections %d", got, maxIdlePerHost+1)
+	defer s1.Close()
+	tr := s1.Replicas[0].transport.std
+	if tr == nil || tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != 90*time.Second ||
+		tr.ForceAttemptHTTP2 || !tr.DisableCompression || tr.ResponseHeaderTimeout != 0 ||
+		tr.TLSHandshakeTimeout != 150*time.Millisecond || tr.Proxy != nil || tr.DialContext == nil ||
+		!tr.Protocols.HTTP1() || tr.Protocols.HTTP2() || tr.Protocols.UnencryptedHTTP2() {
+		t.Errorf("transport = %+v", tr)
+	}
+
+	// The idle ceiling never closes warm connections.
+	for _, client := range []string{config.ClientAuto, config.ClientNetHTTP} {
+		cfg.Client, cfg.WarmConnections = client, maxIdlePerHost+1
+		s2, err := NewSet("kv", cfg, config.Latency{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Close()
+		p := s2.Replicas[0].transport
+		got := 0
+		if p.h1 != nil {
+			got = p.h1.maxIdle
+		} else {
+			got = p.std.MaxIdleConnsPerHost
+		}
+		if got != maxIdlePerHost+1 {
+			t.Errorf("client %s: idle ceiling %d, want warm_connections %d", client, got, maxIdlePerHost+1)
+		}
+	}
+}
+
+// Each protocol gets the client that speaks it; a client or protocol that cannot
+// reach a replica's scheme is refused when the set is built, not at the first request.
+func TestPoolProtocols(t *testing.T) {
+	for _, tc := range []struct {
+		url, protocol, client string
+		own                   bool
+		h1, h2, h2c           bool // what net/http's Transport speaks
+		err                   string
+	}{
+		{url: "http://127.0.0.1:1", own: true},
+		{url: "http://127.0.0.1:1", protocol: "http1", client: "hedgegate", own: true},
+		{url: "http://127.0.0.1:1", client: "net/http", h1: true},
+		{url: "https://127.0.0.1:1", h1: true},
+		{url: "http://127.0.0.1:1", protocol: "h2c", h2c: true},
+		{url: "https://127.0.0.1:1", protocol: "h2", h2: true},
+		{url: "https://127.0.0.1:1", protocol: "h2c", err: "h2c is HTTP/2 without TLS"},
+		{url: "http://127.0.0.1:1", protocol: "h2", err: "ALPN over TLS"},
+		{url: "https://127.0.0.1:1", client: "hedgegate", err: "no TLS"},
+		{url: "http://127.0.0.1:1", protocol: "h2c", client: "hedgegate", err: "HTTP/1.1 only"},
+		{url: "http://127.0.0.1:1", protocol: "http2", err: `unknown protocol "http2"`},
+		{url: "http://127.0.0.1:1", client: "curl", err: `unknown client "curl"`},
+	} {
+		cfg := setConfig(0, tc.url)
+		cfg.Protocol, cfg.Client = tc.protocol, tc.client
+		s, err := NewSet("kv", cfg, config.Latency{}, nil)
+		name := tc.url + " " + tc.protocol + " " + tc.client
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one saying %q", name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		p := s.Replicas[0].transport
+		switch {
+		case tc.own && p.h1 == nil:
+			t.Errorf("%s: not hedgegate's client", name)
+		case !tc.own && (p.std == nil || p.std.Protocols.HTTP1() != tc.h1 || p.std.Protocols.HTTP2() != tc.h2 ||
+			p.std.Protocols.UnencryptedHTTP2() != tc.h2c):
+			t.Errorf("%s: transport speaks %v, want http1 %v h2 %v h2c %v", name, p.std.Protocols, tc.h1, tc.h2, tc.h2c)
+		}
+		// Spares only where a cancelled attempt closes its connection: HTTP/1.1 over TCP.
+		if want := strings.HasPrefix(tc.url, "http:") && !tc.h2c; (p.pre != nil) != want {
+			t.Errorf("%s: preconnector %v, want %v", name, p.pre != nil, want)
+		}
+		s.Close()
 	}
 }
 

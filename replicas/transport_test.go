@@ -253,31 +253,34 @@ func TestStatsCountDials(t *testing.T) {
 // What a closed connection costs the next request to its replica: one request over a
 // reused connection, against one that must dial first (as after a cancelled loser
 // closed the last idle one, with no spare). The difference is the connection's price.
+// Each with hedgegate's client and net/http's Transport: the client's own cost.
 func BenchmarkRoundTrip(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"key":"k","version":1}`))
 	}))
 	defer srv.Close()
-	for _, bc := range []struct {
-		name string
-		dial bool
-	}{{"reused", false}, {"dialled", true}} {
-		b.Run(bc.name, func(b *testing.B) {
-			p := newPool(time.Second, 1, false)
-			defer p.Close()
-			b.ReportAllocs()
-			for b.Loop() {
-				if bc.dial {
-					p.CloseIdleConnections()
+	for _, client := range []string{config.ClientHedgegate, config.ClientNetHTTP} {
+		for _, bc := range []struct {
+			name string
+			dial bool
+		}{{"reused", false}, {"dialled", true}} {
+			b.Run("client="+strings.ReplaceAll(client, "/", "")+"/"+bc.name, func(b *testing.B) {
+				p := newPool(poolSettings{connect: time.Second, warm: 1, scheme: "http", client: client})
+				defer p.Close()
+				b.ReportAllocs()
+				for b.Loop() {
+					if bc.dial {
+						p.CloseIdleConnections()
+					}
+					req, _ := http.NewRequest(http.MethodGet, srv.URL+"/kv/a", nil)
+					resp, err := p.RoundTrip(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/kv/a", nil)
-				resp, err := p.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
+			})
+		}
 	}
 }

@@ -1,0 +1,230 @@
+package replicas
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// h1Conn is one connection of an h1Client. Only one request uses it at a time: the
+// goroutine that sent it reads the headers, whoever holds the body reads the rest,
+// and the connection goes back to the pool (or closes) when the body ends.
+type h1Conn struct {
+	client *h1Client
+	conn   net.Conn // as dialled: a trackedConn when the pool keeps spares
+	raw    net.Conn // the TCP connection under it, for alive
+	peek   *peeker  // made on its first reuse
+	addr   string   // host:port dialled
+	in     connReader
+	br     *bufio.Reader
+
+	idleAt   time.Time // when it last went idle
+	reused   bool      // taken from the idle pool for the current request
+	received int64     // bytes of the current answer read off the connection
+	closed   atomic.Bool
+}
+
+func newH1Conn(c *h1Client, nc net.Conn, addr string) *h1Conn {
+	pc := &h1Conn{client: c, conn: nc, raw: nc, addr: addr}
+	if t, ok := nc.(*trackedConn); ok {
+		pc.raw = t.Conn
+	}
+	pc.in = connReader{pc: pc, limit: -1}
+	pc.br = bufio.NewReaderSize(&pc.in, bufSize)
+	return pc
+}
+
+// alive says whether the idle connection may carry a request: nothing (bytes or EOF)
+// is waiting on it.
+func (pc *h1Conn) alive() bool {
+	if pc.peek == nil {
+		pc.peek = newPeeker(pc.raw)
+	}
+	return pc.peek.alive()
+}
+
+// errHeaderTooLarge: the replica sent more than maxResponseHeaderBytes before its
+// answer's body.
+var errHeaderTooLarge = fmt.Errorf("replica's answer headers exceed %d bytes", maxResponseHeaderBytes)
+
+// connReader is what the connection's bufio.Reader reads from: the connection,
+// counting the bytes of the current answer and, while the headers are read, bounding
+// them.
+type connReader struct {
+	pc    *h1Conn
+	limit int64 // bytes still allowed; -1: no limit (the body is bounded by its framing)
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.limit == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if r.limit > 0 && int64(len(p)) > r.limit {
+		p = p[:r.limit]
+	}
+	n, err := r.pc.conn.Read(p)
+	r.pc.received += int64(n)
+	if r.limit > 0 {
+		r.limit -= int64(n)
+	}
+	return n, err
+}
+
+// roundTrip writes req and reads the answer's headers. Until the body ends, the
+// request's context closes the connection when it is done.
+func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	pc.received = 0
+	stop := context.AfterFunc(ctx, pc.close)
+
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(pc.conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil {
+		return nil, pc.fail(ctx, stop, err)
+	}
+
+	resp, err := pc.readResponse(req)
+	if err != nil {
+		return nil, pc.fail(ctx, stop, err)
+	}
+	// 101: the connection now speaks another protocol; it is of no more use here.
+	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	if resp.Body == http.NoBody {
+		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
+		pc.release(stop, keep)
+		return resp, nil
+	}
+	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: keep}
+	return resp, nil
+}
+
+// readResponse reads the final answer's status line and headers, skipping 1xx
+// informational answers (101 is final), all within maxResponseHeaderBytes.
+func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
+	pc.in.limit = maxResponseHeaderBytes
+	defer func() { pc.in.limit = -1 }()
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		switch code := resp.StatusCode; {
+		case code < 100:
+			return nil, fmt.Errorf("replica answered status %d, not an HTTP status", code)
+		case code < 200 && code != http.StatusSwitchingProtocols:
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// fail closes the connection of a request that failed before its answer's body and
+// says why: the context's reason when it ended, else err.
+func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
+	stop()
+	pc.close()
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
+	if errors.Is(err, errHeaderTooLarge) {
+		return errHeaderTooLarge
+	}
+	return err
+}
+
+// release ends the connection's request: back to the idle pool when it may carry
+// another (keep), the context did not close it meanwhile (stop), and nothing was
+// read beyond the answer (bytes there are no answer to anything sent); else closed.
+func (pc *h1Conn) release(stop func() bool, keep bool) {
+	if stop() && keep && pc.br.Buffered() == 0 {
+		pc.client.putIdle(pc)
+		return
+	}
+	pc.close()
+}
+
+// close closes the connection once. It is also the context's AfterFunc: closing
+// interrupts a write or read in progress on another goroutine.
+func (pc *h1Conn) close() {
+	if !pc.closed.Swap(true) {
+		pc.conn.Close()
+	}
+}
+
+// errBodyClosed is what Read returns after Close, as net/http's body does.
+var errBodyClosed = errors.New("http: read on closed response body")
+
+// h1Body is an answer's body read straight off its connection. Read to io.EOF, it
+// releases the connection; closed or failed before that, it closes the connection,
+// so a connection is never reused with an answer left unread on it. Read and Close
+// may be called from different goroutines.
+type h1Body struct {
+	pc   *h1Conn
+	body io.ReadCloser // the standard library's framing (Content-Length, chunked)
+	stop func() bool   // disarms the context's close
+	ctx  context.Context
+	keep bool
+
+	mu     sync.Mutex
+	ended  bool  // read to its end, failed or closed: the connection is released
+	err    error // what Read returns once ended
+	closed bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	ended, err := b.ended, b.err
+	b.mu.Unlock()
+	if ended {
+		return 0, err
+	}
+	n, err := b.body.Read(p)
+	switch {
+	case err == io.EOF:
+		b.end(true, io.EOF)
+	case err != nil:
+		if b.ctx.Err() != nil {
+			err = ctxError(b.ctx)
+		}
+		b.end(false, err)
+	}
+	return n, err
+}
+
+// Close closes the connection unless the body was read to its end. It does not
+// drain: whoever wants the connection kept reads the body first.
+func (b *h1Body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.end(false, errBodyClosed)
+	return nil
+}
+
+// end settles the connection once: released when the body was read whole.
+func (b *h1Body) end(whole bool, err error) {
+	b.mu.Lock()
+	if b.ended {
+		if b.closed {
+			b.err = errBodyClosed
+		}
+		b.mu.Unlock()
+		return
+	}
+	b.ended, b.err = true, err
+	b.mu.Unlock()
+	b.pc.release(b.stop, whole && b.keep)
+}
