@@ -49,6 +49,8 @@
 # BENCH_NGINX_PORT, BENCH_HAPROXY_PORT, BENCH_REVPROXY_PORT, BENCH_GW_PORT,
 # BENCH_GW_ADMIN_PORT, BENCH_BASE_PORT, BENCH_BASE_ADMIN_PORT. Durations:
 # BENCH_CLOSED_SECS, BENCH_OPEN_DUR, BENCH_TAIL_DUR, BENCH_STALL_DUR, BENCH_WARM_DUR.
+# BENCH_GW_SET, BENCH_BASE_SET: one line of replica-set keys for hedgegate's (and the
+# base build's) set, e.g. BENCH_GW_SET='protocol: h2c' or 'client: net/http'.
 # BENCH_OUT: file for the raw per-round figures (default: a temporary file, printed).
 # Installs nginx, haproxy and wrk with apt-get when missing (needs root).
 set -euo pipefail
@@ -84,6 +86,7 @@ OPEN_DUR=${BENCH_OPEN_DUR:-10s}
 TAIL_DUR=${BENCH_TAIL_DUR:-20s}
 STALL_DUR=${BENCH_STALL_DUR:-8s}
 WARM_DUR=${BENCH_WARM_DUR:-2s}
+GW_SET=${BENCH_GW_SET:-} BASE_SET=${BENCH_BASE_SET:-}
 
 die() { echo "bench-peers: $*" >&2; exit 1; }
 

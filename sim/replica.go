@@ -136,9 +136,19 @@ func NewReplica(name string, p Profile, seed uint64, opts ...Option) (*Replica, 
 		Handler: r.track(r.routes()),
 		// A stalled client must not pin a handler past Close's grace period.
 		ReadHeaderTimeout: 10 * time.Second,
+		// HTTP/1.1, and cleartext HTTP/2 with prior knowledge for a gateway whose
+		// replica set says protocol: h2c.
+		Protocols: simProtocols(),
 	}
 	go func() { r.serveErr <- r.srv.Serve(ln) }()
 	return r, nil
+}
+
+func simProtocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
 }
 
 // Name is the replica's name, as it appears in answers ("replica") and stats.

@@ -104,13 +104,14 @@ backend kv
 CFG
 }
 
-gw_conf() { # FILE PORT ADMIN_PORT EXTRA
+gw_conf() { # FILE PORT ADMIN_PORT EXTRA [SET_LINES]
   cat >"$1" <<YAML
 listen: 127.0.0.1:$2
 admin_listen: 127.0.0.1:$3
 $4
 replica_sets:
   kv:
+    ${5:-}
     replicas:
       - {name: r1, url: "http://$(replica 1)"}
       - {name: r2, url: "http://$(replica 2)"}
@@ -126,14 +127,14 @@ YAML
 start_proxies() { # EXTRA hedgegate config lines
   nginx_conf
   haproxy_conf
-  gw_conf "$work/gw.yaml" "$GW_PORT" "$GW_ADMIN_PORT" "${1:-}"
+  gw_conf "$work/gw.yaml" "$GW_PORT" "$GW_ADMIN_PORT" "${1:-}" "$GW_SET"
   start nginx $PIN "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
   start haproxy $PIN "$HAPROXY" -db -f "$work/haproxy.cfg"
   start httputil $PIN "$work/revproxy" -addr "127.0.0.1:$REVPROXY_PORT" \
     -backends "http://$(replica 1),http://$(replica 2),http://$(replica 3)"
   start hedgegate $PIN "$work/gateway" serve -config "$work/gw.yaml"
   if [ -n "$BASE_REV" ]; then
-    gw_conf "$work/base.yaml" "$BASE_PORT" "$BASE_ADMIN_PORT" "${BASE_EXTRA:-}"
+    gw_conf "$work/base.yaml" "$BASE_PORT" "$BASE_ADMIN_PORT" "${BASE_EXTRA:-}" "$BASE_SET"
     start base $PIN "$work/gateway-base" serve -config "$work/base.yaml"
   fi
   local c
