@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/hedgegate/hedgegate/config"
@@ -11,17 +12,21 @@ import (
 // BenchmarkProxiedRequest is one client request through the whole gateway over
 // loopback: router, handler, engine, the replica's answer streamed back. The replica
 // and the client share the machine, so ns/op includes their work too. The cases
-// differ only in the access log, written as JSON lines to io.Discard: off (the
-// default), on for every request, and on for 1% of them.
+// differ in the access log, written as JSON lines to io.Discard: off (the default),
+// on for every request, and on for 1% of them; and in the client that sends the
+// attempt: hedgegate's HTTP/1.1 client (the default) or net/http's Transport.
 func BenchmarkProxiedRequest(b *testing.B) {
-	for _, bc := range []struct{ name, log string }{
-		{"access=off", ""},
-		{"access=on", "log: {access: {enabled: true}}\n"},
-		{"access=sample0.01", "log: {access: {enabled: true, sample: 0.01}}\n"},
+	for _, bc := range []struct{ name, log, set string }{
+		{"access=off", "", ""},
+		{"access=on", "log: {access: {enabled: true}}\n", ""},
+		{"access=sample0.01", "log: {access: {enabled: true, sample: 0.01}}\n", ""},
+		{"access=off/client=nethttp", "", "    client: net/http\n"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r1 := newReplica(b, "r1", nil)
-			front := benchGateway(b, gatewayYAML([]string{r1.srv.URL}, bc.log))
+			yaml := gatewayYAML([]string{r1.srv.URL}, bc.log)
+			yaml = strings.Replace(yaml, "    replicas:\n", bc.set+"    replicas:\n", 1)
+			front := benchGateway(b, yaml)
 			client := front.Client()
 			url := front.URL + "/kv/bench"
 			b.ReportAllocs()
