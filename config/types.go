@@ -190,7 +190,7 @@ type ReplicaSet struct {
 	// (default), [ProtocolH2C] (HTTP/2 with prior knowledge, http:// URLs only) or
 	// [ProtocolH2] (HTTP/2 by ALPN over TLS, https:// URLs only). Over HTTP/2 a
 	// cancelled attempt resets its stream and the connection stays; every attempt to
-	// a replica shares one TCP connection (and its losses). See docs/upstream.md.
+	// a replica shares one TCP connection (and its losses). See docs/config.md.
 	Protocol string `yaml:"protocol" json:"protocol"`
 	// Client is which HTTP client sends the attempts: [ClientAuto] (default:
 	// hedgegate's own HTTP/1.1 client for http:// replicas with protocol http1,
