@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ func protoReplica(t *testing.T, tlsToo bool, protos func(*http.Protocols)) (*htt
 	srv.Config.Protocols = new(http.Protocols)
 	protos(srv.Config.Protocols)
 	if tlsToo {
-		srv.EnableHTTP2 = true
+		// ALPN offers h2 only when the server speaks it.
+		srv.EnableHTTP2 = srv.Config.Protocols.HTTP2()
 		srv.StartTLS()
 	} else {
 		srv.Start()
@@ -114,5 +116,23 @@ func TestPoolSpeaksItsProtocol(t *testing.T) {
 				t.Errorf("%d dials for 3 requests with one cancelled, want %d", got, tc.dialsAfterCancel)
 			}
 		})
+	}
+}
+
+// protocol: h2 means HTTP/2: a TLS replica that offers only HTTP/1.1 by ALPN fails the
+// attempt instead of being spoken to in HTTP/1.1 behind the config's back.
+func TestPoolH2RefusesHTTP1Replica(t *testing.T) {
+	srv, _ := protoReplica(t, true, func(p *http.Protocols) { p.SetHTTP1(true) })
+	p := newPool(poolSettings{connect: time.Second, scheme: "https", protocol: config.ProtocolH2})
+	defer p.Close()
+	p.std.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/kv/a", nil)
+	resp, err := p.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered over HTTP/%d, want an error", resp.ProtoMajor)
+	}
+	if !strings.Contains(err.Error(), "application protocol") {
+		t.Errorf("error %v, want ALPN's refusal", err)
 	}
 }
