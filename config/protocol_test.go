@@ -28,6 +28,9 @@ func TestReplicaSetProtocol(t *testing.T) {
 			want: "replica_sets.kv.replicas[0].url: client hedgegate has no TLS"},
 		{name: "hedgegate client for h2c", yaml: set("    protocol: h2c\n    client: hedgegate\n", "http://127.0.0.1:9101"),
 			want: "x.yaml:4: replica_sets.kv.client: hedgegate's client speaks HTTP/1.1 only"},
+		{name: "h2 for an http discovery set", yaml: "replica_sets:\n  kv:\n    protocol: h2\n    discovery: {dns: \"kv.test.:9101\"}\n" +
+			"routes:\n  - name: kv\n    match: /kv/{key}\n    replica_set: kv\n    quorum: {read: 1}\n",
+			want: "replica_sets.kv.discovery.scheme: protocol h2 negotiates HTTP/2 by ALPN over TLS"},
 		{name: "unknown protocol", yaml: set("    protocol: http2\n", "http://127.0.0.1:9101"),
 			want: `x.yaml:3: replica_sets.kv.protocol: unknown protocol "http2" (want http1, h2c or h2)`},
 		{name: "unknown client", yaml: set("    client: curl\n", "http://127.0.0.1:9101"),
