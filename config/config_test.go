@@ -93,7 +93,7 @@ routes:
 		Strategy:       StrategyHedge,
 		Timeout:        Duration(time.Second),
 		AttemptTimeout: AttemptTimeout{Auto: true},
-		Hedge: Hedge{Percentile: 95, InitialDelay: Duration(10 * time.Millisecond),
+		Hedge: Hedge{Percentile: HedgePercentile{Fixed: 95}, InitialDelay: Duration(10 * time.Millisecond),
 			MinDelay: Duration(time.Millisecond), MaxDelay: Duration(200 * time.Millisecond), MaxAttempts: 3},
 		Parallel: Parallel{Fanout: 2},
 		Quorum:   Quorum{Read: 3, Conflict: ConflictMajority, Monotonic: Monotonic{MaxKeys: 100000}},
@@ -247,7 +247,7 @@ routes:
 		t.Fatal(err)
 	}
 	r := c.Route("kv-get-fast")
-	if r.ReplicaSet != "kv" || r.Hedge.Percentile != 50 || r.Hedge.MaxAttempts != 2 || r.Hedge.MaxDelay != Duration(200*time.Millisecond) {
+	if r.ReplicaSet != "kv" || r.Hedge.Percentile != (HedgePercentile{Fixed: 50}) || r.Hedge.MaxAttempts != 2 || r.Hedge.MaxDelay != Duration(200*time.Millisecond) {
 		t.Errorf("merged route %+v", r)
 	}
 	_, err = Parse([]byte("<<: {lisen: x}\n"), "a.yaml")

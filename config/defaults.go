@@ -136,7 +136,7 @@ func applyDefaults(c *Config, given func(path string) bool) {
 			setDefault(given, p+"min_version_header", &r.MinVersionHeader, DefaultMinVersionHeader)
 		}
 
-		setDefault(given, p+"hedge.percentile", &r.Hedge.Percentile, DefaultPercentile)
+		setDefault(given, p+"hedge.percentile", &r.Hedge.Percentile, HedgePercentile{Fixed: DefaultPercentile})
 		setDefault(given, p+"hedge.initial_delay", &r.Hedge.InitialDelay, Duration(DefaultInitialDelay))
 		setDefault(given, p+"hedge.min_delay", &r.Hedge.MinDelay, Duration(DefaultMinDelay))
 		setDefault(given, p+"hedge.max_delay", &r.Hedge.MaxDelay, Duration(DefaultMaxDelay))

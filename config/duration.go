@@ -128,3 +128,65 @@ func (a *AttemptTimeout) UnmarshalJSON(b []byte) error {
 	}
 	return a.parse(s)
 }
+
+const percentileAuto = "auto"
+
+// String is "auto" or the fixed percentile.
+func (p HedgePercentile) String() string {
+	if p.Auto {
+		return percentileAuto
+	}
+	return strconv.FormatFloat(p.Fixed, 'g', -1, 64)
+}
+
+func (p *HedgePercentile) parse(s string) error {
+	if s == percentileAuto {
+		*p = HedgePercentile{Auto: true}
+		return nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return fmt.Errorf("want a number in (0,100) or auto, got %q", s)
+	}
+	*p = HedgePercentile{Fixed: f}
+	return nil
+}
+
+// UnmarshalYAML reads a number or "auto".
+func (p *HedgePercentile) UnmarshalYAML(value *yaml.Node) error {
+	s, err := scalarString(value, "a number in (0,100) or auto")
+	if err != nil {
+		return valueError(err)
+	}
+	return valueError(p.parse(s))
+}
+
+// MarshalYAML writes "auto" or the number.
+func (p HedgePercentile) MarshalYAML() (any, error) {
+	if p.Auto {
+		return percentileAuto, nil
+	}
+	return p.Fixed, nil
+}
+
+// MarshalJSON writes "auto" or the number: /debug/config shows what the file says.
+func (p HedgePercentile) MarshalJSON() ([]byte, error) {
+	if p.Auto {
+		return json.Marshal(percentileAuto)
+	}
+	return json.Marshal(p.Fixed)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *HedgePercentile) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		return p.parse(s)
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("want a number or \"auto\": %w", err)
+	}
+	*p = HedgePercentile{Fixed: f}
+	return nil
+}

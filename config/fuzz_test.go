@@ -36,8 +36,11 @@ func FuzzParse(f *testing.F) {
 			if rs == nil || len(rs.Replicas) == 0 {
 				t.Fatalf("route %q: replica set %q missing or empty", r.Name, r.ReplicaSet)
 			}
-			if !(r.Hedge.Percentile > 0 && r.Hedge.Percentile < 100) {
-				t.Fatalf("route %q: percentile %v", r.Name, r.Hedge.Percentile)
+			if pc := r.Hedge.Percentile; !pc.Auto && !(pc.Fixed > 0 && pc.Fixed < 100) {
+				t.Fatalf("route %q: percentile %v", r.Name, pc)
+			}
+			if a := r.Hedge.Auto; r.Hedge.Percentile.Auto && !(a.MaxExtraLoad > 0 && a.MaxExtraLoad <= r.Budget.Ratio) {
+				t.Fatalf("route %q: auto with max_extra_load %v, budget.ratio %v", r.Name, a.MaxExtraLoad, r.Budget.Ratio)
 			}
 			if r.Strategy == StrategyQuorum && (r.Quorum.Read < 1 || r.Quorum.Read > len(rs.Replicas)) {
 				t.Fatalf("route %q: read %d of %d", r.Name, r.Quorum.Read, len(rs.Replicas))

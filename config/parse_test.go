@@ -85,7 +85,7 @@ func TestParseProblems(t *testing.T) {
 		{"YAML bad indentation", "    strategy: hedge", "   strategy: hedge",
 			`x.yaml:6: yaml: did not find expected '-' indicator`},
 		{"wrong type", "percentile: 95", "percentile: high",
-			`x.yaml:12: routes[0].hedge.percentile: want a number, got "high"`},
+			`x.yaml:12: routes[0].hedge.percentile: want a number in (0,100) or auto, got "high"`},
 		{"mapping for scalar", "timeout: 1s", "timeout: {s: 1}",
 			`x.yaml:10: routes[0].timeout: want a duration such as 250ms, got a mapping`},
 		{"duplicate key", "timeout: 1s", "timeout: 1s\n    timeout: 2s",

@@ -358,8 +358,11 @@ type Route struct {
 // Hedge configures strategy: hedge.
 type Hedge struct {
 	// Percentile of the current replica's latency after which the next attempt is
-	// launched; in (0,100). Default [DefaultPercentile].
-	Percentile float64 `yaml:"percentile" json:"percentile"`
+	// launched: a number in (0,100), or auto, which chooses each replica's delay
+	// itself to meet Auto's goal (docs/tuning.md). Default [DefaultPercentile].
+	Percentile HedgePercentile `yaml:"percentile" json:"percentile"`
+	// Auto is the goal of percentile auto; read only then, and required then.
+	Auto HedgeAuto `yaml:"auto,omitempty" json:"auto"`
 	// InitialDelay is used while a replica has fewer than latency.min_samples samples.
 	// Default [DefaultInitialDelay].
 	InitialDelay Duration `yaml:"initial_delay" json:"initial_delay"`
@@ -370,6 +373,31 @@ type Hedge struct {
 	// MaxAttempts counts every attempt, the first included (hedges and retries alike).
 	// Default [DefaultMaxAttempts].
 	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+}
+
+// HedgePercentile is hedge.percentile: a fixed percentile, or auto. In YAML and JSON
+// it is a number or the string "auto".
+type HedgePercentile struct {
+	// Auto: the delay is tuned per replica to meet hedge.auto; Fixed is then 0.
+	Auto bool
+	// Fixed is the percentile when Auto is false; validation keeps it in (0,100).
+	Fixed float64
+}
+
+// HedgeAuto is the goal of hedge.percentile: auto, in one of two forms: a latency
+// target with a cap on its cost ({target_p99, max_extra_load}: the least extra load
+// whose predicted p99 meets the target, never above the cap), or the cap alone
+// ({max_extra_load}: the lowest predicted p99 the cap can buy). Every latency.window
+// each replica's delay is chosen from the last complete windows of the replicas'
+// histograms with the advisor's model, within [min_delay, max_delay].
+type HedgeAuto struct {
+	// TargetP99 is the client p99 to meet, below the route timeout. Default 0: none,
+	// the cap-only form.
+	TargetP99 Duration `yaml:"target_p99,omitempty" json:"target_p99"`
+	// MaxExtraLoad caps the predicted extra attempts per request (0.05 = 5% more
+	// backend requests, every attempt after the first counted), in (0, budget.ratio]:
+	// the budget must be able to fund it. Required with percentile auto.
+	MaxExtraLoad float64 `yaml:"max_extra_load" json:"max_extra_load"`
 }
 
 // Parallel configures strategy: parallel.

@@ -81,7 +81,7 @@ func validate(c *Config, lines map[string]int, bad map[string]bool) Problems {
 				}
 			}
 		}
-		v.route(p, r, c.ReplicaSets, names)
+		v.route(p, r, c.ReplicaSets, names, c.Latency.Buckets)
 	}
 	return v.probs
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // route checks one route against the replica sets; its sections follow.
-func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNames []string) {
+func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNames []string, buckets int) {
 	if r.Name == "" {
 		v.add(p+".name", "required")
 	}
@@ -51,6 +51,7 @@ func (v *validator) route(p string, r *Route, sets map[string]*ReplicaSet, setNa
 	}
 
 	v.hedge(p+".hedge", &r.Hedge)
+	v.hedgeAuto(p, r, buckets)
 
 	if r.Strategy == StrategyParallel && replicas >= 0 {
 		switch f := r.Parallel.Fanout; {
@@ -182,8 +183,8 @@ func isToken(s string) bool {
 }
 
 func (v *validator) hedge(p string, h *Hedge) {
-	if !(h.Percentile > 0 && h.Percentile < 100) {
-		v.add(p+".percentile", "%v is outside (0,100)", h.Percentile)
+	if !h.Percentile.Auto && !(h.Percentile.Fixed > 0 && h.Percentile.Fixed < 100) {
+		v.add(p+".percentile", "%v is outside (0,100)", h.Percentile.Fixed)
 	}
 	if h.InitialDelay < 0 {
 		v.add(p+".initial_delay", "must be ≥ 0, got %s", h.InitialDelay)
@@ -196,6 +197,38 @@ func (v *validator) hedge(p string, h *Hedge) {
 	}
 	if h.MaxAttempts < 1 || h.MaxAttempts > 10 {
 		v.add(p+".max_attempts", "must be in [1,10], got %d", h.MaxAttempts)
+	}
+}
+
+// hedgeAuto checks the goal of percentile auto: one of the two forms, a cap the
+// budget can fund, a target the route's timeout leaves room for, and enough complete
+// windows of history to tune from.
+func (v *validator) hedgeAuto(p string, r *Route, buckets int) {
+	h, ap := &r.Hedge, p+".hedge.auto"
+	if !h.Percentile.Auto {
+		_, written := v.lines[ap]
+		if written || h.Auto != (HedgeAuto{}) {
+			v.add(ap, "is read only with percentile: auto (percentile is %s)", h.Percentile)
+		}
+		return
+	}
+	switch c := h.Auto.MaxExtraLoad; {
+	case c == 0 && h.Auto.TargetP99 > 0:
+		v.add(ap+".max_extra_load", "required with target_p99: the most extra load auto may spend to meet it")
+	case c == 0:
+		v.add(p+".hedge.percentile", "auto needs a goal in hedge.auto: {max_extra_load: 0.05} or {target_p99: 10ms, max_extra_load: 0.2}")
+	case !(c > 0 && c <= 1):
+		v.add(ap+".max_extra_load", "must be in (0,1], got %v", c)
+	case c > r.Budget.Ratio:
+		v.add(ap+".max_extra_load", "%v exceeds budget.ratio (%v): the budget could not fund it", c, r.Budget.Ratio)
+	}
+	if t := h.Auto.TargetP99; t > 0 && r.Timeout > 0 && t >= r.Timeout {
+		v.add(ap+".target_p99", "%s is not below timeout (%s)", t, r.Timeout)
+	} else if _, written := v.lines[ap+".target_p99"]; written && t == 0 {
+		v.add(ap+".target_p99", "must be > 0 (leave it out for the max_extra_load form)")
+	}
+	if buckets < 2 {
+		v.add(p+".hedge.percentile", "auto needs latency.buckets ≥ 2: it tunes from the last complete windows, and with %d bucket none is kept", buckets)
 	}
 }
 

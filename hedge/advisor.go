@@ -59,8 +59,12 @@ type adviceInput struct {
 	// fail with ErrNotEnoughSamples. Values below 1 are 1.
 	MinSamples int
 	// Percentiles are the candidates, each in (0, 100]. Nil: advisorPercentiles of
-	// Hedge.Percentile.
+	// Hedge.Percentile (the default set alone when it is auto).
 	Percentiles []float64
+	// InForce are the delays the route uses now, per replica, against which rows are
+	// marked optimistic. Nil: the configured percentile's (an auto route passes
+	// its tuner's).
+	InForce []time.Duration
 }
 
 // Latencies are predicted client latency percentiles.
@@ -128,7 +132,10 @@ func advise(in adviceInput) (Advice, error) {
 	}
 	percentiles := in.Percentiles
 	if percentiles == nil {
-		percentiles = advisorPercentiles(in.Hedge.Percentile)
+		percentiles = advisorPercentiles(in.Hedge.Percentile.Fixed)
+		if in.Hedge.Percentile.Auto {
+			percentiles = advisorPercentiles(50)
+		}
 	}
 	for _, p := range percentiles {
 		if !(p > 0 && p <= 100) {
@@ -139,40 +146,46 @@ func advise(in adviceInput) (Advice, error) {
 	slices.Sort(percentiles)
 	percentiles = slices.Compact(percentiles)
 
-	adv.BudgetCap = max(in.Budget.Ratio, 0)
-	if in.RequestRate > 0 {
-		adv.BudgetCap += max(in.Budget.MinPerSecond, 0) / in.RequestRate
-	}
-	adv.BudgetCap *= 1 - retryReserve
+	adv.BudgetCap = budgetCap(in.Budget, in.RequestRate)
 	attempts := min(max(in.Hedge.MaxAttempts, 1), n)
 	m := newModel(dists, attempts)
 
 	unhedged := make([]int64, n) // delays are irrelevant with one attempt
 	adv.Unhedged = m.latencies(unhedged, 1, 1)
 
-	configured := m.delays(in.Hedge, in.Hedge.Percentile)
+	configured := m.delays(in.Hedge, in.Hedge.Percentile.Fixed)
+	if len(in.InForce) == n {
+		for i, d := range in.InForce {
+			configured[i] = int64(d)
+		}
+	}
 	for _, p := range percentiles {
 		adv.Candidates = append(adv.Candidates, m.candidate(in.Hedge, p, configured, adv.BudgetCap))
 	}
 	return adv, nil
 }
 
-// candidate predicts hedge percentile p; configured are the delays at the route's own.
+// budgetCap is the extra attempts per request a budget grants at rate requests per
+// second: ratio + min_per_second / rate, ratio alone when the rate is unknown.
+func budgetCap(b config.Budget, rate float64) float64 {
+	c := max(b.Ratio, 0)
+	if rate > 0 {
+		c += max(b.MinPerSecond, 0) / rate
+	}
+	return c * (1 - retryReserve) // hedges may not take the retries' share
+}
+
+// candidate predicts hedge percentile p; configured are the delays in force.
 func (m *model) candidate(h config.Hedge, p float64, configured []int64, budgetCap float64) Candidate {
-	c := Candidate{Percentile: p, Configured: p == h.Percentile, BudgetFraction: 1}
+	c := Candidate{Percentile: p, Configured: !h.Percentile.Auto && p == h.Percentile.Fixed}
 	ds := m.delays(h, p)
 	c.Delays = make([]time.Duration, len(ds))
 	for i, d := range ds {
 		c.Delays[i] = time.Duration(d)
 		c.Optimistic = c.Optimistic || (m.k > 1 && d > configured[i])
 	}
-	c.UncappedExtraLoad = m.extra(ds, 1)
-	c.ExtraLoad = c.UncappedExtraLoad
-	if c.UncappedExtraLoad > budgetCap {
-		c.BudgetCapped = true
-		c.BudgetFraction = m.fraction(ds, budgetCap)
-		c.ExtraLoad = m.extra(ds, c.BudgetFraction)
-	}
+	pr := m.predict(ds, budgetCap)
+	c.UncappedExtraLoad, c.ExtraLoad, c.BudgetCapped, c.BudgetFraction = pr.uncapped, pr.extra, pr.capped, pr.fraction
 	c.Latency = m.latencies(ds, m.k, c.BudgetFraction)
 	return c
 }
@@ -196,13 +209,7 @@ func (p *Plan) Advise(percentiles []float64) (Advice, error) {
 		return Advice{}, fmt.Errorf("advisor: route %q uses strategy %s; only hedge routes are modelled", p.route, p.strategyName)
 	}
 	in := adviceInput{
-		Hedge: config.Hedge{
-			Percentile:   p.delays.percentile,
-			InitialDelay: config.Duration(p.delays.initial),
-			MinDelay:     config.Duration(p.delays.minimum),
-			MaxDelay:     config.Duration(p.delays.maximum),
-			MaxAttempts:  p.mode.maxAttempts,
-		},
+		Hedge:       p.hedgeCfg,
 		Budget:      config.Budget{Ratio: p.budget.ratio, MinPerSecond: p.budget.floor / budgetWindow.Seconds()},
 		RequestRate: p.budget.RequestRate(),
 		MinSamples:  int(p.minSamples),
@@ -210,6 +217,9 @@ func (p *Plan) Advise(percentiles []float64) (Advice, error) {
 	}
 	for _, rep := range p.set.Replicas {
 		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: rep.Latency().Snapshot().Bars()})
+		if p.auto != nil {
+			in.InForce = append(in.InForce, p.HedgeDelay(rep))
+		}
 	}
 	return advise(in)
 }

@@ -154,13 +154,41 @@ func (m *model) surv(seq []int, i int, x int64) float64 {
 func (m *model) delays(h config.Hedge, p float64) []int64 {
 	out := make([]int64, len(m.dists))
 	for i := range m.dists {
-		d := max(m.dists[i].quantile(p), h.MinDelay.D(), 1)
-		if h.MaxDelay > 0 {
-			d = min(d, h.MaxDelay.D())
-		}
-		out[i] = int64(d)
+		out[i] = clampDelay(h, m.dists[i].quantile(p))
 	}
 	return out
+}
+
+// clampDelay is d (ns) clamped as the engine clamps a hedge delay: to [min_delay,
+// max_delay] and at least 1ns; a zero MaxDelay is no upper clamp.
+func clampDelay(h config.Hedge, d time.Duration) int64 {
+	d = max(d, h.MinDelay.D(), 1)
+	if h.MaxDelay > 0 {
+		d = min(d, h.MaxDelay.D())
+	}
+	return int64(d)
+}
+
+// prediction is what the model says of one set of delays.
+type prediction struct {
+	uncapped float64 // extra attempts per request without a budget
+	extra    float64 // after the budget
+	fraction float64 // share of would-be hedges the budget grants
+	capped   bool
+}
+
+// predict is the extra load of delays under a budget granting budgetCap extra
+// attempts per request; the latencies follow from m.latencies(ds, m.k, fraction).
+func (m *model) predict(ds []int64, budgetCap float64) prediction {
+	pr := prediction{fraction: 1}
+	pr.uncapped = m.extra(ds, 1)
+	pr.extra = pr.uncapped
+	if pr.uncapped > budgetCap {
+		pr.capped = true
+		pr.fraction = m.fraction(ds, budgetCap)
+		pr.extra = m.extra(ds, pr.fraction)
+	}
+	return pr
 }
 
 // extra is the expected extra attempts per request when each hedge is granted with
@@ -218,15 +246,21 @@ func (m *model) fraction(delays []int64, budget float64) float64 {
 // V_i ≤ t − t_i, and every attempt sent by t was sent while nothing had answered, so
 // the survivals at t alone decide.
 func (m *model) survival(t int64, delays []int64, attempts int, f float64) float64 {
+	return m.survivalOver(m.seqs, t, delays, attempts, f)
+}
+
+// survivalOver is survival for requests whose attempts follow one of seqs, each
+// weighted equally: all of m.seqs, or those of one primary replica (the tuner's).
+func (m *model) survivalOver(seqs [][]int, t int64, delays []int64, attempts int, f float64) float64 {
 	var sum float64
-	for _, seq := range m.seqs {
+	for _, seq := range seqs {
 		p := m.surv(seq, 0, t)
 		if attempts > 1 && p > 0 {
 			p *= m.pending(seq, 1, delays[seq[0]], t, delays, attempts, f)
 		}
 		sum += p
 	}
-	return sum / float64(len(m.seqs))
+	return sum / float64(len(seqs))
 }
 
 // pending is P(no attempt i.. answers by t) when attempt i's try is at tau.
@@ -241,28 +275,37 @@ func (m *model) pending(seq []int, i int, tau, t int64, delays []int64, attempts
 	return (1 - f) + f*p
 }
 
-// latencies finds p50, p99 and p99.9: the smallest t (ns) with P(L > t) ≤ 1 − q.
+// latencies finds p50, p99 and p99.9.
 func (m *model) latencies(delays []int64, attempts int, f float64) Latencies {
+	return Latencies{P50: m.latency(delays, attempts, f, 0.5), P99: m.latency(delays, attempts, f, 0.99),
+		P999: m.latency(delays, attempts, f, 0.999)}
+}
+
+// latency is the q-quantile (0.99 for p99) of the client latency: the smallest t (ns)
+// with P(L > t) ≤ 1 − q.
+func (m *model) latency(delays []int64, attempts int, f, q float64) time.Duration {
+	return m.latencyOver(m.seqs, delays, attempts, f, q)
+}
+
+// latencyOver is latency for the requests whose attempts follow one of seqs.
+func (m *model) latencyOver(seqs [][]int, delays []int64, attempts int, f, q float64) time.Duration {
 	// No request outlasts its primary: the slowest replica's slowest sample bounds all.
 	var hi int64
 	for _, d := range m.dists {
 		hi = max(hi, d.vals[len(d.vals)-1])
 	}
-	q := func(p float64) time.Duration {
-		// A tolerance for float sums: 1 − 0.99 is not exactly 0.01.
-		target := 1 - p + 1e-9
-		lo, up := int64(0), hi
-		for lo < up {
-			mid := lo + (up-lo)/2
-			if m.survival(mid, delays, attempts, f) <= target {
-				up = mid
-			} else {
-				lo = mid + 1
-			}
+	// A tolerance for float sums: 1 − 0.99 is not exactly 0.01.
+	target := 1 - q + 1e-9
+	lo, up := int64(0), hi
+	for lo < up {
+		mid := lo + (up-lo)/2
+		if m.survivalOver(seqs, mid, delays, attempts, f) <= target {
+			up = mid
+		} else {
+			lo = mid + 1
 		}
-		return time.Duration(lo)
 	}
-	return Latencies{P50: q(0.5), P99: q(0.99), P999: q(0.999)}
+	return time.Duration(lo)
 }
 
 // sequences lists the orders in which k attempts may visit n replicas: every ordered

@@ -42,7 +42,7 @@ func heavyTail(name string, n int, median time.Duration, sigma, tailProb float64
 }
 
 func hedgeSettings(p float64) config.Hedge {
-	return config.Hedge{Percentile: p, MinDelay: config.Duration(100 * time.Microsecond),
+	return config.Hedge{Percentile: config.HedgePercentile{Fixed: p}, MinDelay: config.Duration(100 * time.Microsecond),
 		MaxDelay: config.Duration(200 * time.Millisecond), MaxAttempts: 3}
 }
 
@@ -297,7 +297,7 @@ func TestAdviseDegenerateInputs(t *testing.T) {
 	}{
 		{"one replica", adviceInput{Replicas: []replicaLatency{good}, Hedge: hedgeSettings(95), Budget: config.Budget{Ratio: 1}}},
 		{"max_attempts 1", adviceInput{Replicas: []replicaLatency{good, good}, Budget: config.Budget{Ratio: 1},
-			Hedge: config.Hedge{Percentile: 95, MaxAttempts: 1}}},
+			Hedge: config.Hedge{Percentile: config.HedgePercentile{Fixed: 95}, MaxAttempts: 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := advise(tc.in)

@@ -106,6 +106,9 @@ type attempt struct {
 // its own (Transport applies the plan's timeout; the gateway the route's). A floor on
 // ctx (WithMinVersion) or in req's min_version_header is honoured (version.go).
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
+	if p.auto != nil {
+		defer p.auto.observe(p.auto.now())
+	}
 	req, err := confine(req)
 	if err != nil {
 		return nil, &Error{Outcome: OutcomeBadRequest, Message: err.Error()}

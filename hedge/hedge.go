@@ -19,8 +19,8 @@ type hedgeStrategy struct {
 	bodyVersion bool // the route's version is in the body: every answer is read whole
 }
 
-// delaySource says how long a hedge waits on an attempt to rep before the next one.
-// Today it is percentileDelay; a self-tuning source (issue 14) is another.
+// delaySource says how long a hedge waits on an attempt to rep before the next one:
+// percentileDelay for a fixed hedge.percentile, autoDelay (autodelay.go) for auto.
 type delaySource interface {
 	delay(rep *replicas.Replica) time.Duration
 }

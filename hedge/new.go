@@ -124,6 +124,17 @@ type Hedge struct {
 	// MaxAttempts counts every attempt, the first included, in [1,10]; the number of
 	// replicas caps it too. Zero: 3.
 	MaxAttempts int
+	// Auto, when set, has each replica's delay chosen once per LatencyWindow to meet
+	// its goal (hedge.percentile: auto; docs/tuning.md); Percentile must be zero.
+	Auto *Auto
+}
+
+// Auto is the goal of a self-tuning hedge: the least extra load whose predicted p99
+// is at most TargetP99, never above MaxExtraLoad; or, with TargetP99 zero, the lowest
+// predicted p99 within MaxExtraLoad. MaxExtraLoad is required, in (0, Budget.Ratio].
+type Auto struct {
+	TargetP99    time.Duration
+	MaxExtraLoad float64
 }
 
 // Parallel sends Fanout attempts at once to different replicas; the first acceptable
@@ -153,7 +164,13 @@ type Quorum struct {
 
 func (h Hedge) configure(r *config.Route) {
 	r.Strategy = config.StrategyHedge
-	setIf(&r.Hedge.Percentile, h.Percentile)
+	setIf(&r.Hedge.Percentile, config.HedgePercentile{Fixed: h.Percentile})
+	if h.Auto != nil {
+		if h.Percentile == 0 {
+			r.Hedge.Percentile = config.HedgePercentile{Auto: true}
+		}
+		r.Hedge.Auto = config.HedgeAuto{TargetP99: config.Duration(h.Auto.TargetP99), MaxExtraLoad: h.Auto.MaxExtraLoad}
+	}
 	setIf(&r.Hedge.InitialDelay, config.Duration(h.InitialDelay))
 	setIf(&r.Hedge.MinDelay, config.Duration(h.MinDelay))
 	setIf(&r.Hedge.MaxDelay, config.Duration(h.MaxDelay))
@@ -210,6 +227,7 @@ func New(c Config) (*Plan, error) {
 		Transport:            c.Transport,
 		MinSamples:           cfg.Latency.MinSamples,
 		MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
+		Latency:              cfg.Latency,
 	})
 	if err != nil {
 		set.Close()

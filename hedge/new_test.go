@@ -31,7 +31,7 @@ type settings struct {
 
 func settingsOf(p *Plan) settings {
 	s := settings{
-		Strategy: p.strategyName, Mode: p.mode, Delays: p.delays,
+		Strategy: p.strategyName, Mode: p.mode, Delays: *p.delays.(*percentileDelay),
 		Ratio: p.budget.ratio, Floor: p.budget.floor,
 		Backoff: [2]time.Duration{p.backoff.base, p.backoff.max},
 		Timeout: p.timeout, AutoTimeout: p.autoTimeout, FixedTimeout: p.fixedTimeout,

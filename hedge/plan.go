@@ -61,6 +61,10 @@ type Options struct {
 	// kept to pass through), and the read-ahead of hedge and parallel answers when it
 	// is below 64 KiB. Zero: 8 MiB.
 	MaxResponseBodyBytes int64
+	// Latency is the config's latency section: with hedge.percentile auto, the tuner
+	// retunes once per Window from the last complete windows (Buckets − 1 at most,
+	// two at most). Zero: the defaults (10s, 6).
+	Latency config.Latency
 }
 
 // Plan is one route's immutable attempt policy, built once from config. Do runs it
@@ -76,7 +80,9 @@ type Plan struct {
 	budget     *Budget
 	retry      retryPolicy
 	backoff    backoff
-	delays     percentileDelay // what HedgeDelay reports; the hedge strategy's delays
+	delays     delaySource  // what HedgeDelay reports; the hedge strategy's delays
+	hedgeCfg   config.Hedge // the route's hedge settings, max_attempts as in force
+	auto       *autoDelay   // delays when hedge.percentile is auto; nil otherwise
 	minSamples int64
 	version    *routeVersion // nil: the route's answers carry no version
 
@@ -121,13 +127,14 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		budgetCfg: route.Budget,
 		retry:     retry,
 		backoff:   backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
-		delays: percentileDelay{
-			percentile: route.Hedge.Percentile,
+		delays: &percentileDelay{
+			percentile: route.Hedge.Percentile.Fixed,
 			initial:    route.Hedge.InitialDelay.D(),
 			minimum:    route.Hedge.MinDelay.D(),
 			maximum:    route.Hedge.MaxDelay.D(),
 			minSamples: int64(opts.MinSamples),
 		},
+		hedgeCfg:     route.Hedge,
 		minSamples:   int64(opts.MinSamples),
 		autoTimeout:  route.AttemptTimeout.Auto,
 		fixedTimeout: route.AttemptTimeout.Fixed,
@@ -161,6 +168,12 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
 	}
 	p.use(s)
+	p.hedgeCfg.MaxAttempts = p.mode.maxAttempts
+	if route.Hedge.Percentile.Auto && p.strategyName == config.StrategyHedge {
+		p.auto = newAutoDelay(p, route.Hedge, opts.Latency, opts.Now, opts.Previous)
+		p.delays = p.auto
+		s.(*hedgeStrategy).delays = p.auto
+	}
 	return p, nil
 }
 
@@ -173,7 +186,7 @@ func (p *Plan) newStrategy(route *config.Route, prev *Plan) (strategy, error) {
 		p.strategyName = config.StrategyHedge
 		// Each attempt goes to a replica the request has not tried: the set caps it.
 		return &hedgeStrategy{maxAttempts: min(max(1, route.Hedge.MaxAttempts), n),
-			delays: &p.delays, retry: &p.retry, backoff: &p.backoff, bodyVersion: p.version.needsBody()}, nil
+			delays: p.delays, retry: &p.retry, backoff: &p.backoff, bodyVersion: p.version.needsBody()}, nil
 	case config.StrategyParallel:
 		// Replacements for failed fan-out attempts go to replicas not yet tried.
 		return &parallelStrategy{fanout: min(max(1, route.Parallel.Fanout), n), maxAttempts: n,
@@ -205,18 +218,40 @@ func (p *Plan) Set() *replicas.Set { return p.set }
 // Budget is the route's extra-attempt budget.
 func (p *Plan) Budget() *Budget { return p.budget }
 
-// Close closes the idle connections of a plan built by New, which owns its replica
+// Close waits for an auto route's retune that may be running (none starts after it)
+// and closes the idle connections of a plan built by New, which owns its replica
 // set; requests in flight finish first. A plan from NewPlan leaves its set to the
-// set's owner: there Close does nothing.
+// set's owner.
 func (p *Plan) Close() {
+	if p.auto != nil {
+		p.auto.close()
+	}
 	if p.ownsSet {
 		p.set.Close()
 	}
 }
 
+// autoDelay is p's tuner, nil for a nil plan or one with a fixed percentile.
+func (p *Plan) autoDelay() *autoDelay {
+	if p == nil {
+		return nil
+	}
+	return p.auto
+}
+
+// Auto is what the tuner of a hedge route with percentile auto chose for the
+// current window; false for every other plan. Asking may start the window's retune.
+func (p *Plan) Auto() (AutoState, bool) {
+	if p.auto == nil {
+		return AutoState{}, false
+	}
+	return p.auto.snapshot(), true
+}
+
 // HedgeDelay is how long a hedge route waits on an attempt to rep before sending the
 // next: rep's configured latency percentile, clamped to [min_delay, max_delay], or
-// initial_delay while rep has fewer than min_samples samples.
+// initial_delay while rep has fewer than min_samples samples; with percentile auto,
+// the tuner's choice for the current window.
 func (p *Plan) HedgeDelay(rep *replicas.Replica) time.Duration { return p.delays.delay(rep) }
 
 // AttemptTimeout bounds one attempt to rep until its answer could win (its headers,

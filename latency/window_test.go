@@ -278,3 +278,45 @@ func BenchmarkQuantileCached(b *testing.B) {
 		}
 	})
 }
+
+func TestRecentReadsCompleteWindowsOnly(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	w := NewWindow(time.Second, 4, func() time.Time { return clock })
+	record := func(d time.Duration, n int) {
+		for range n {
+			w.Record(d)
+		}
+	}
+	record(time.Millisecond, 10) // window e
+	if got := w.Recent(2).Count(); got != 0 {
+		t.Errorf("Recent(2) in the first window: %d samples, want 0 (it is not complete)", got)
+	}
+	clock = clock.Add(time.Second)
+	record(2*time.Millisecond, 20) // e+1
+	clock = clock.Add(time.Second)
+	record(3*time.Millisecond, 30) // e+2, being recorded
+	if got := w.Recent(1).Count(); got != 20 {
+		t.Errorf("Recent(1): %d samples, want the 20 of the last complete window", got)
+	}
+	r := w.Recent(2)
+	if r.Count() != 30 || r.Max() != 2*time.Millisecond {
+		t.Errorf("Recent(2): %d samples, max %v; want 30, 2ms (windows e and e+1)", r.Count(), r.Max())
+	}
+	if got := w.Recent(10).Count(); got != 30 {
+		t.Errorf("Recent(10): %d samples, want 30: at most buckets−1 complete windows", got)
+	}
+	e := w.Epoch()
+	clock = clock.Add(2 * time.Second) // e+3 passes with no sample
+	if got := w.Recent(1).Count(); got != 0 {
+		t.Errorf("Recent(1) after an idle window: %d samples, want 0", got)
+	}
+	if got := w.Epoch(); got != e+2 {
+		t.Errorf("epoch %d, want %d", got, e+2)
+	}
+	one := NewWindow(time.Second, 1, func() time.Time { return clock })
+	one.Record(time.Millisecond)
+	clock = clock.Add(time.Second)
+	if got := one.Recent(1).Count(); got != 0 {
+		t.Errorf("one bucket: Recent(1) = %d samples, want 0", got)
+	}
+}

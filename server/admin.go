@@ -221,7 +221,7 @@ func (s *Server) replicaReport() ReplicaReport {
 						rs.HedgeDelayMS, rs.HedgePercentile = map[string]float64{}, map[string]float64{}
 					}
 					rs.HedgeDelayMS[rt.cfg.Name] = ms(rt.plan.HedgeDelay(rep))
-					rs.HedgePercentile[rt.cfg.Name] = rt.cfg.Hedge.Percentile
+					rs.HedgePercentile[rt.cfg.Name] = rt.cfg.Hedge.Percentile.Fixed
 				}
 			}
 			sr.Replicas = append(sr.Replicas, rs)

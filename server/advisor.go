@@ -101,7 +101,7 @@ func adviseRoute(rt *route) RouteAdvice {
 	ra := RouteAdvice{
 		Route:                rt.cfg.Name,
 		ReplicaSet:           rt.cfg.ReplicaSet,
-		ConfiguredPercentile: rt.cfg.Hedge.Percentile,
+		ConfiguredPercentile: rt.cfg.Hedge.Percentile.Fixed,
 		MaxAttempts:          rt.cfg.Hedge.MaxAttempts,
 		Budget:               rt.cfg.Budget,
 		RequestRate:          plan.Budget().RequestRate(),

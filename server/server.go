@@ -176,6 +176,7 @@ func (s *Server) build(cfg *config.Config, prev *state, found map[string][]confi
 			Now:                  s.opts.Now,
 			MinSamples:           cfg.Latency.MinSamples,
 			MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
+			Latency:              cfg.Latency,
 		}
 		s.tracing.instrument(&opts, set)
 		plan, err := hedge.NewPlan(rc, set, opts)

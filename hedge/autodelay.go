@@ -1,0 +1,321 @@
+package hedge
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/latency"
+	"github.com/hedgegate/hedgegate/replicas"
+)
+
+// autoSpan is how many complete windows the tuner reads: two, so a change in the tail
+// is wholly in what it reads two windows after it began, whatever latency.buckets is
+// (fewer when the buckets keep fewer: buckets − 1).
+const autoSpan = 2
+
+// autoDelay is the delay source of hedge.percentile: auto. The request path reads
+// the delays in force from an atomic pointer; the first call in a new window (a
+// hedge, /debug/replicas, a scrape) starts one retune in a goroutine of its own,
+// which reads the last complete windows, runs tune and swaps the answer in. So the
+// work is once per window and off the request path, no goroutine runs between
+// windows, and Plan.Close waits for the one that may be running.
+type autoDelay struct {
+	plan                      *Plan
+	goal                      autoGoal
+	initial, minimum, maximum time.Duration
+	minSamples                int64
+	window                    time.Duration
+	span                      int
+	now                       func() time.Time
+	index                     map[*replicas.Replica]int
+	// requests are the route's request latencies (Plan.Do's, to the decision), for
+	// the overhead the model leaves out.
+	requests *latency.Window
+
+	state atomic.Pointer[autoState]
+	epoch atomic.Int64 // the window whose retune is done or running
+
+	mu       sync.Mutex // guards what follows, and wg.Add against Close
+	closed   bool
+	wg       sync.WaitGroup
+	history  []autoState // the states installed lately, oldest first
+	overhead time.Duration
+}
+
+// autoState is one window's delays and what the tuner said of them.
+type autoState struct {
+	epoch int64
+	at    time.Time
+	// delays per replica in set order; initial[i]: replica i had fewer than
+	// min_samples samples in the windows read, and uses initial_delay.
+	delays  []time.Duration
+	initial []bool
+	samples []int64 // per replica, in the windows read
+	tuned   bool    // tune ran (some replica had enough samples)
+	result  tuneResult
+	err     string
+}
+
+// AutoState is what an auto-tuned hedge route chose in the current window, for
+// /debug/replicas, metrics and gateway tune.
+type AutoState struct {
+	// TargetP99 (0: the cap-only form) and MaxExtraLoad are the goal.
+	TargetP99    time.Duration
+	MaxExtraLoad float64
+	// Tuned is false until a window gave some replica min_samples samples; until
+	// then every replica uses initial_delay. At is when the delays were chosen.
+	Tuned bool
+	At    time.Time
+	// Replicas, in set order.
+	Replicas []AutoReplica
+	// Predicted is the model's client latency for the delays chosen, and ExtraLoad
+	// its extra attempts per request after the budget.
+	Predicted Latencies
+	ExtraLoad float64
+	// TargetMet: predicted p99 plus Overhead is within TargetP99. CapBest: no delays
+	// meet the target, and the lowest p99 within the cap was taken. OverCap: even the
+	// cheapest delays the histograms vouch for exceed the cap (the budget still caps
+	// what is sent).
+	TargetMet, CapBest, OverCap bool
+	// Kept: the previous window's delays still met the goal and were kept.
+	Kept bool
+	// Overhead is the measured p99 minus the predicted, taken off the target.
+	Overhead time.Duration
+	// Error says why the last retune failed, when it did; the delays stay.
+	Error string
+}
+
+// AutoReplica is one replica's delay in an AutoState.
+type AutoReplica struct {
+	Name  string
+	Delay time.Duration
+	// Percentile is Delay's rank in the replica's recent histogram.
+	Percentile float64
+	// Initial: too few samples; Delay is initial_delay and Percentile 0.
+	Initial bool
+	Samples int64
+}
+
+func newAutoDelay(p *Plan, h config.Hedge, lat config.Latency, now func() time.Time, prev *Plan) *autoDelay {
+	if now == nil {
+		now = time.Now
+	}
+	window, buckets := lat.Window.D(), lat.Buckets
+	if window <= 0 {
+		window = config.DefaultWindow
+	}
+	if buckets <= 0 {
+		buckets = config.DefaultBuckets
+	}
+	a := &autoDelay{
+		plan: p, goal: autoGoal{target: h.Auto.TargetP99.D(), maxExtra: h.Auto.MaxExtraLoad},
+		initial: h.InitialDelay.D(), minimum: h.MinDelay.D(), maximum: h.MaxDelay.D(),
+		minSamples: p.minSamples, window: window, span: min(autoSpan, max(buckets-1, 1)), now: now,
+		index: map[*replicas.Replica]int{},
+	}
+	for i, rep := range p.set.Replicas {
+		a.index[rep] = i
+	}
+	a.requests = latency.NewWindow(window, max(buckets, 2), now)
+	a.epoch.Store(floorEpoch(now(), window))
+	if old := prev.autoDelay(); old != nil && a.sameAs(old) {
+		// A reload that keeps the route's replicas and goal keeps what was learnt.
+		old.mu.Lock()
+		a.history, a.overhead, a.requests = slices.Clone(old.history), old.overhead, old.requests
+		old.mu.Unlock()
+		if st := old.state.Load(); st != nil {
+			a.state.Store(st)
+			a.epoch.Store(max(a.epoch.Load(), st.epoch))
+		}
+	}
+	return a
+}
+
+func (a *autoDelay) sameAs(o *autoDelay) bool {
+	return o.goal == a.goal && o.initial == a.initial && o.minimum == a.minimum && o.maximum == a.maximum &&
+		o.window == a.window && slices.Equal(o.plan.set.Replicas, a.plan.set.Replicas)
+}
+
+func floorEpoch(t time.Time, window time.Duration) int64 {
+	return floorDivInt(t.UnixNano(), int64(window))
+}
+
+func floorDivInt(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func (a *autoDelay) delay(rep *replicas.Replica) time.Duration {
+	a.maybeRetune()
+	st := a.state.Load()
+	i, ok := a.index[rep]
+	if st == nil || !ok || st.initial[i] {
+		return a.initial
+	}
+	return st.delays[i]
+}
+
+// maybeRetune starts the window's retune if this is the window's first look.
+func (a *autoDelay) maybeRetune() {
+	e := floorEpoch(a.now(), a.window)
+	old := a.epoch.Load()
+	if e <= old || !a.epoch.CompareAndSwap(old, e) {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.retune(e)
+	}()
+}
+
+// close waits for a retune that may be running; none starts after it.
+func (a *autoDelay) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.wg.Wait()
+}
+
+// retune chooses window e's delays from windows e−span … e−1.
+func (a *autoDelay) retune(e int64) {
+	p := a.plan
+	n := len(p.set.Replicas)
+	st := &autoState{epoch: e, at: a.now(), delays: make([]time.Duration, n), initial: make([]bool, n)}
+	prev := a.state.Load()
+	a.mu.Lock()
+	censor := a.censorLocked(e, n)
+	overhead := a.overhead
+	a.mu.Unlock()
+
+	in := tuneInput{Hedge: p.hedgeCfg, BudgetCap: budgetCap(p.budgetCfg, p.budget.RequestRate()), Goal: a.goal,
+		Timeout: p.timeout, Overhead: overhead}
+	if in.Hedge.MaxDelay <= 0 {
+		in.Hedge.MaxDelay = config.Duration(p.timeout)
+	}
+	// A replica with too few samples keeps initial_delay; in the model it answers as
+	// the others do, so that hedges sent to it are still counted.
+	st.samples = make([]int64, n)
+	var pooled []latency.Bar
+	lowest := time.Duration(0)
+	for i, rep := range p.set.Replicas {
+		snap := rep.Latency().Recent(a.span)
+		st.samples[i] = snap.Count()
+		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: snap.Bars()})
+		in.Current = append(in.Current, a.inForce(prev, i))
+		in.Censor = append(in.Censor, censor[i])
+		in.Pinned = append(in.Pinned, 0)
+		if st.samples[i] < max(a.minSamples, 1) {
+			st.initial[i], st.delays[i], in.Pinned[i] = true, a.initial, a.initial
+			continue
+		}
+		pooled = append(pooled, in.Replicas[i].Bars...)
+		if lowest == 0 || censor[i] < lowest {
+			lowest = censor[i]
+		}
+	}
+	if prev == nil || !prev.tuned {
+		in.Current = nil // initial_delay was no choice of the tuner's: nothing to hold on to
+	}
+	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
+		in.MeasuredP99 = reqs.Quantile(99)
+	}
+	if len(pooled) > 0 {
+		for i := range in.Replicas {
+			if st.initial[i] {
+				in.Replicas[i].Bars, in.Censor[i] = pooled, lowest
+			}
+		}
+		res, err := tune(in)
+		if err != nil {
+			st.err = err.Error()
+			if prev != nil {
+				copy(st.delays, prev.delays)
+				copy(st.initial, prev.initial)
+			}
+		} else {
+			st.tuned, st.result, overhead = true, res, res.Overhead
+			copy(st.delays, res.Delays)
+		}
+	}
+	a.mu.Lock()
+	a.overhead = overhead
+	a.history = append(a.history, *st)
+	if len(a.history) > autoSpan+2 {
+		a.history = a.history[1:]
+	}
+	a.mu.Unlock()
+	a.state.Store(st)
+}
+
+// inForce is replica i's delay in force under st.
+func (a *autoDelay) inForce(st *autoState, i int) time.Duration {
+	if st == nil || st.initial[i] {
+		return a.initial
+	}
+	return st.delays[i]
+}
+
+// censorLocked is, per replica, the lowest delay in force during windows e−span …
+// e−1: the state in force when the span began (initial_delay before any) and every
+// one installed since.
+func (a *autoDelay) censorLocked(e int64, n int) []time.Duration {
+	first := e - int64(a.span)
+	var atStart *autoState
+	var during []*autoState
+	for k := range a.history {
+		switch h := &a.history[k]; {
+		case h.epoch <= first:
+			atStart = h
+		case h.epoch < e:
+			during = append(during, h)
+		}
+	}
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = a.inForce(atStart, i)
+		for _, h := range during {
+			out[i] = min(out[i], a.inForce(h, i))
+		}
+	}
+	return out
+}
+
+// observe records one request's latency, from Do's start to its decision.
+func (a *autoDelay) observe(start time.Time) { a.requests.Record(a.now().Sub(start)) }
+
+// snapshot is the AutoState of the delays in force.
+func (a *autoDelay) snapshot() AutoState {
+	a.maybeRetune()
+	out := AutoState{TargetP99: a.goal.target, MaxExtraLoad: a.goal.maxExtra}
+	st := a.state.Load()
+	for i, rep := range a.plan.set.Replicas {
+		r := AutoReplica{Name: rep.Name, Delay: a.inForce(st, i), Initial: st == nil || st.initial[i]}
+		if st != nil && st.tuned && !r.Initial {
+			r.Percentile = st.result.Percentiles[i]
+		}
+		if st != nil && st.samples != nil {
+			r.Samples = st.samples[i]
+		}
+		out.Replicas = append(out.Replicas, r)
+	}
+	if st == nil {
+		return out
+	}
+	res := st.result
+	out.Tuned, out.At, out.Error = st.tuned, st.at, st.err
+	out.Predicted, out.ExtraLoad = res.Latency, res.ExtraLoad
+	out.TargetMet, out.CapBest, out.OverCap, out.Kept, out.Overhead = res.TargetMet, res.CapBest, res.OverCap, res.Kept, res.Overhead
+	return out
+}

@@ -1,0 +1,502 @@
+package hedge
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/latency"
+)
+
+// The tuner chooses a hedge route's delays itself (hedge.percentile: auto): every
+// latency.window, from the last complete windows of each replica's histogram, the
+// delays that meet the route's goal according to the advisor's model (the same
+// model: advisor_model.go), within [min_delay, max_delay]. tune is the decision, a
+// pure function of its input like quorum.Decide; autodelay.go runs it once per
+// window and serves its answer to the engine.
+//
+// Three things make the answer safe to act on, window after window.
+//
+// The censored tail. While a route hedges at delay d, a primary slower than d is
+// usually cancelled when its hedge answers, and its replica records the time it had
+// run (d plus the hedge's latency), not its latency: the histogram shows the slow
+// answers as if they had come just after d. Read as they are, they would make any
+// delay past d look nearly free, the tuner would stop hedging, the tail would come
+// back, and the delay would swing between windows. So beyond each replica's
+// censoring horizon — the lowest delay in force on it while its samples were taken,
+// plus the fastest answer any other replica gave — a sample is taken for an answer
+// that never came before the route's timeout. Every prediction past the horizon is
+// thus pessimistic, never optimistic: the tuner raises a delay past what the
+// histograms can vouch for only when the goal would hold even if every unseen
+// answer never came.
+//
+// Hysteresis, with two thresholds. A new choice must meet the goal with
+// chooseMargin to spare (p99 within 95% of the target, extra load within 95% of the
+// cap) when it can; the delays in force are kept while they meet the goal itself and
+// the new choice would save less than keepLoadGain of extra load (or, for the
+// cap-only form, buy less than keepLatencyGain of p99). So sampling noise between
+// windows does not move the delay, and a move needs a real reason.
+//
+// The model's blind spots. The model leaves out the engine's own time (timers that
+// fire late on a busy host, the time to start an attempt). The route's measured p99
+// in the last window is compared with the prediction for the delays that were in
+// force, and the difference (halved towards the last estimate, at least 0, at most
+// half the target) is taken off the target.
+
+// Tuning constants; docs/tuning.md states them.
+const (
+	// chooseMargin is the share of the target and of the cap a new choice keeps in
+	// reserve, when it can.
+	chooseMargin = 0.05
+	// keepLoadGain: a target-form choice must save this much extra load to replace
+	// delays that still meet the goal.
+	keepLoadGain = 0.005
+	// keepLatencyGain: a cap-form choice must cut p99 by this share to replace
+	// delays that still fit the cap. A p99 read from two windows of a replica's
+	// answers varies by about 5% from one window to the next (a few hundred samples).
+	keepLatencyGain = 0.1
+	// loadSlack: among choices within this much of the least extra load, the one
+	// with the lowest p99 is taken, so a flat cost curve does not put the delay on
+	// the edge of the target.
+	loadSlack = 0.002
+	// latencySlack: among cap-form choices within this share of the lowest p99, the
+	// cheapest is taken.
+	latencySlack = 0.02
+	// maxTunePasses bounds the per-replica refinement.
+	maxTunePasses = 3
+)
+
+// tuneGrid are the percentiles of each replica's histogram offered as delays, beside
+// the ladder from min_delay to max_delay.
+var tuneGrid = []float64{50, 60, 70, 75, 80, 85, 90, 92, 94, 95, 96, 97, 97.5, 98, 98.5, 99, 99.5, 99.9}
+
+// ladderStep is the ratio between neighbouring delays of the ladder: 2^(1/4), about
+// 19%, 31 steps from 1ms to 200ms.
+var ladderStep = math.Pow(2, 0.25)
+
+// autoGoal is hedge.auto: a p99 target (0: the cap-only form) and the cap on the
+// extra load.
+type autoGoal struct {
+	target   time.Duration
+	maxExtra float64
+}
+
+// tuneInput is everything one tuning needs.
+type tuneInput struct {
+	// Replicas are the histograms to tune from, one per replica, at least one.
+	Replicas []replicaLatency
+	// Censor is, per replica, the lowest hedge delay in force on it while its
+	// samples were recorded; 0: none (nothing was cut short).
+	Censor []time.Duration
+	// Current are the delays in force, per replica; nil: none tuned yet.
+	Current []time.Duration
+	// Pinned are delays the tuner may not change, per replica (0: free): a replica
+	// with too few samples keeps initial_delay, the others' histograms standing in
+	// for its own. Nil: none pinned.
+	Pinned []time.Duration
+	// Hedge holds min_delay, max_delay and max_attempts.
+	Hedge config.Hedge
+	// BudgetCap is the extra attempts per request the budget grants (budgetCap).
+	BudgetCap float64
+	Goal      autoGoal
+	// Timeout is the route's: an answer not seen is taken to come no sooner.
+	Timeout time.Duration
+	// Overhead is the estimate in force of measured minus predicted p99; MeasuredP99
+	// is the route's p99 over the last window (0: too few requests to tell).
+	Overhead, MeasuredP99 time.Duration
+}
+
+// tuneResult is the tuner's choice and what the model predicts for it.
+type tuneResult struct {
+	Delays []time.Duration
+	// Percentiles are each delay's rank in its replica's histogram as recorded.
+	Percentiles []float64
+	Latency     Latencies
+	ExtraLoad   float64 // after the budget
+	// TargetMet: the target form's predicted p99, overhead included, is within the
+	// target. CapBest: the target form found no such delays and took the lowest p99
+	// within the cap. OverCap: no delays fit the cap even; the cheapest were taken.
+	TargetMet, CapBest, OverCap bool
+	// Kept: the delays in force were kept (hysteresis).
+	Kept bool
+	// Overhead is the estimate to carry to the next window.
+	Overhead time.Duration
+}
+
+// tune chooses the delays for in's goal.
+func tune(in tuneInput) (tuneResult, error) {
+	n := len(in.Replicas)
+	if n == 0 || len(in.Censor) != n || (in.Current != nil && len(in.Current) != n) || (in.Pinned != nil && len(in.Pinned) != n) {
+		return tuneResult{}, errors.New("tuner: one histogram, censor and delay per replica")
+	}
+	raw := make([]dist, n)
+	for i, r := range in.Replicas {
+		if raw[i] = newDist(r.Bars); raw[i].n == 0 {
+			return tuneResult{}, ErrNotEnoughSamples
+		}
+	}
+	s := &search{in: in, m: newModel(censored(raw, in.Censor, in.Timeout), min(max(in.Hedge.MaxAttempts, 1), n)),
+		memo: map[string]*point{}}
+	s.candidates()
+	s.groups = make([][][]int, n)
+	for _, seq := range s.m.seqs {
+		s.groups[seq[0]] = append(s.groups[seq[0]], seq)
+	}
+
+	res := tuneResult{Overhead: in.Overhead}
+	var current *point
+	if in.Current != nil {
+		ds := make([]int64, n)
+		for i, d := range in.Current {
+			ds[i] = clampDelay(in.Hedge, d)
+		}
+		current = s.eval(ds)
+		if in.MeasuredP99 > 0 && in.Goal.target > 0 {
+			seen := max(in.MeasuredP99-time.Duration(s.p99(current)), 0)
+			res.Overhead = min((in.Overhead+seen)/2, in.Goal.target/2)
+		}
+	}
+	target := in.Goal.target - res.Overhead
+
+	// First with the margin; when nothing meets the goal so, without it.
+	s.setGoal(time.Duration(float64(target)*(1-chooseMargin)), in.Goal.maxExtra*(1-chooseMargin))
+	best := s.choose()
+	s.setGoal(target, in.Goal.maxExtra)
+	if s.class(best) != 0 {
+		best = s.choose()
+	}
+	if current != nil && s.keep(current, best) {
+		best, res.Kept = current, true
+	}
+	s.describe(best, raw, &res)
+	return res, nil
+}
+
+// censored is each replica's distribution with every sample past its censoring
+// horizon moved to the timeout: an answer the histogram may hold cut short is taken
+// for one that never came in time.
+func censored(raw []dist, censor []time.Duration, timeout time.Duration) []dist {
+	out := make([]dist, len(raw))
+	for i, d := range raw {
+		if censor[i] <= 0 {
+			out[i] = d
+			continue
+		}
+		// A primary overtaken by a hedge sent at censor ran at least that long plus
+		// the hedge's own latency: the fastest any other replica answered.
+		fastest := int64(math.MaxInt64)
+		for j, o := range raw {
+			if j != i {
+				fastest = min(fastest, o.vals[0])
+			}
+		}
+		if fastest == math.MaxInt64 {
+			fastest = 0
+		}
+		horizon := int64(censor[i]) + fastest
+		var bars []latency.Bar
+		var unseen int64
+		for k, v := range d.vals {
+			c := d.cum[k]
+			if k > 0 {
+				c -= d.cum[k-1]
+			}
+			if v >= horizon {
+				unseen += c
+				continue
+			}
+			bars = append(bars, latency.Bar{Value: time.Duration(v), Count: c})
+		}
+		if unseen > 0 {
+			bars = append(bars, latency.Bar{Value: max(timeout, time.Duration(horizon)+1), Count: unseen})
+		}
+		out[i] = newDist(bars)
+	}
+	return out
+}
+
+// point is one set of delays with what the model says of it. Its p99 is the worst
+// primary's: the highest p99 among the requests grouped by the replica they went to
+// first, so that no replica's requests are given up to meet the target on average
+// (leaving one replica's slow answers unhedged can fit in the 1% a p99 allows, and
+// is fragile). It is computed only when a comparison needs it (-1 until then).
+type point struct {
+	ds   []int64
+	load float64 // extra attempts per request without the budget
+	p99v int64
+	// meet says whether the target at meetAt is met for every primary: 1 yes, 0 no.
+	meet   int8
+	meetAt int64
+}
+
+// search holds one tuning's model, candidate delays and evaluated points.
+type search struct {
+	in     tuneInput
+	m      *model
+	cands  [][]int64 // per replica, ascending
+	ladder []int64
+	groups [][][]int // the model's orders, by their first replica
+	memo   map[string]*point
+	// The goal compared against: the target in ns (≤ 0 in the cap-only form) and the
+	// cap, as setGoal left them.
+	limit    int64
+	capLimit float64
+}
+
+// setGoal sets the target (0: none) and the cap that points are measured against.
+func (s *search) setGoal(target time.Duration, maxExtra float64) {
+	s.limit, s.capLimit = 0, maxExtra
+	if s.in.Goal.target > 0 {
+		s.limit = max(int64(target), 1)
+	}
+}
+
+// candidates lists each replica's delays to try: its histogram's (censored)
+// percentiles on tuneGrid, the ladder from min_delay to max_delay, and the delay in
+// force, all clamped.
+func (s *search) candidates() {
+	h := s.in.Hedge
+	var ladder []int64
+	lo := max(h.MinDelay.D(), 100*time.Microsecond)
+	hi := h.MaxDelay.D()
+	if hi <= 0 {
+		hi = max(s.in.Timeout, lo)
+	}
+	for d := float64(lo); d <= float64(hi)*1.0001; d *= ladderStep {
+		ladder = append(ladder, clampDelay(h, time.Duration(d)))
+	}
+	ladder = append(ladder, clampDelay(h, hi), clampDelay(h, h.MinDelay.D()))
+	s.ladder = ladder
+	s.cands = make([][]int64, len(s.m.dists))
+	for i := range s.m.dists {
+		if s.in.Pinned != nil && s.in.Pinned[i] > 0 {
+			s.cands[i] = []int64{clampDelay(h, s.in.Pinned[i])}
+			continue
+		}
+		c := slices.Clone(ladder)
+		for _, p := range tuneGrid {
+			c = append(c, clampDelay(h, s.m.dists[i].quantile(p)))
+		}
+		if s.in.Current != nil {
+			c = append(c, clampDelay(h, s.in.Current[i]))
+		}
+		slices.Sort(c)
+		s.cands[i] = slices.Compact(c)
+	}
+}
+
+// pin is d, or replica i's pinned delay.
+func (s *search) pin(i int, d int64) int64 {
+	if s.in.Pinned != nil && s.in.Pinned[i] > 0 {
+		return clampDelay(s.in.Hedge, s.in.Pinned[i])
+	}
+	return d
+}
+
+// eval is the point at ds, its load computed; memoized.
+func (s *search) eval(ds []int64) *point {
+	key := delayKey(ds)
+	if p, ok := s.memo[key]; ok {
+		return p
+	}
+	p := &point{ds: slices.Clone(ds), load: s.m.extra(ds, 1), p99v: -1, meetAt: -1}
+	s.memo[key] = p
+	return p
+}
+
+func delayKey(ds []int64) string {
+	b := make([]byte, 0, 8*len(ds))
+	for _, d := range ds {
+		for k := range 8 {
+			b = append(b, byte(d>>(8*k)))
+		}
+	}
+	return string(b)
+}
+
+// p99 is the point's predicted worst-primary p99 (ns), with the budget's share of
+// hedges.
+func (s *search) p99(p *point) int64 {
+	if p.p99v < 0 {
+		f := 1.0
+		if p.load > s.in.BudgetCap {
+			f = s.m.fraction(p.ds, s.in.BudgetCap)
+		}
+		for _, g := range s.groups {
+			if len(g) > 0 {
+				p.p99v = max(p.p99v, int64(s.m.latencyOver(g, p.ds, s.m.k, f, 0.99)))
+			}
+		}
+	}
+	return p.p99v
+}
+
+// meets says whether the point's requests finish by the target, 99% of them, for
+// every primary replica: the survival at the target alone, cheaper than a p99. Only
+// points within the cap ask, so the budget grants every hedge.
+func (s *search) meets(p *point) bool {
+	if p.meetAt != s.limit {
+		p.meet, p.meetAt = 1, s.limit
+		for _, g := range s.groups {
+			if len(g) > 0 && s.m.survivalOver(g, s.limit, p.ds, s.m.k, 1) > 0.01+1e-9 {
+				p.meet = 0
+				break
+			}
+		}
+	}
+	return p.meet == 1
+}
+
+const loadEps = 1e-9 // float noise in the model's sums
+
+func (s *search) fits(p *point) bool { return p.load <= s.capLimit+loadEps }
+
+// class orders points by how much of the goal they meet: 0 all of it, 1 the cap
+// alone (target form), 2 not even the cap.
+func (s *search) class(p *point) int {
+	switch {
+	case !s.fits(p):
+		return 2
+	case s.limit > 0 && !s.meets(p):
+		return 1
+	}
+	return 0
+}
+
+// better says whether a beats b for the goal: the target form takes the least load
+// that meets the target, the cap-only form the lowest p99 within the cap; short of
+// that, the lowest p99 within the cap, and short of that, the least load.
+func (s *search) better(a, b *point) bool {
+	if b == nil {
+		return true
+	}
+	// A point worse in load than a target-meeting b cannot beat it: skip its p99.
+	if s.limit > 0 && a.load > b.load+loadEps && s.class(b) == 0 {
+		return false
+	}
+	ca, cb := s.class(a), s.class(b)
+	if ca != cb {
+		return ca < cb
+	}
+	byLoad := ca == 2 || (ca == 0 && s.limit > 0)
+	if byLoad && math.Abs(a.load-b.load) > loadEps {
+		return a.load < b.load
+	}
+	if pa, pb := s.p99(a), s.p99(b); pa != pb {
+		return pa < pb
+	}
+	if !byLoad && math.Abs(a.load-b.load) > loadEps {
+		return a.load < b.load
+	}
+	return false
+}
+
+// choose searches: the best of the one-parameter families (one percentile, or one
+// delay, for every replica), refined one replica at a time; then, among points near
+// as good, the one with the most room (see loadSlack, latencySlack).
+func (s *search) choose() *point {
+	n := len(s.m.dists)
+	var best *point
+	ds := make([]int64, n)
+	for _, p := range tuneGrid {
+		for i := range ds {
+			ds[i] = s.pin(i, clampDelay(s.in.Hedge, s.m.dists[i].quantile(p)))
+		}
+		if c := s.eval(ds); s.better(c, best) {
+			best = c
+		}
+	}
+	for _, d := range s.ladder {
+		for i := range ds {
+			ds[i] = s.pin(i, d)
+		}
+		if c := s.eval(ds); s.better(c, best) {
+			best = c
+		}
+	}
+	best = s.descend(best, s.better)
+	if s.class(best) != 0 {
+		return best
+	}
+	// Room: the lowest p99 within loadSlack of the least load (target form), or
+	// the least load within latencySlack of the lowest p99 (cap-only form).
+	top := best
+	if s.limit > 0 {
+		bound := min(top.load+loadSlack, s.capLimit+loadEps)
+		return s.descend(top, func(a, b *point) bool {
+			if a.load > bound || !s.meets(a) {
+				return false
+			}
+			return s.p99(a) < s.p99(b) || (s.p99(a) == s.p99(b) && a.load < b.load-loadEps)
+		})
+	}
+	bound := int64(float64(s.p99(top)) * (1 + latencySlack))
+	return s.descend(top, func(a, b *point) bool {
+		if !s.fits(a) || s.p99(a) > bound {
+			return false
+		}
+		return a.load < b.load-loadEps
+	})
+}
+
+// descend moves one replica's delay at a time to its best candidate, the others
+// fixed, until a pass changes nothing (at most maxTunePasses).
+func (s *search) descend(x *point, better func(a, b *point) bool) *point {
+	ds := slices.Clone(x.ds)
+	for range maxTunePasses {
+		moved := false
+		for i := range ds {
+			keep := ds[i]
+			for _, d := range s.cands[i] {
+				if d == keep {
+					continue
+				}
+				ds[i] = d
+				if c := s.eval(ds); better(c, x) {
+					x, moved = c, true
+				}
+			}
+			ds[i] = x.ds[i]
+		}
+		if !moved {
+			break
+		}
+	}
+	return x
+}
+
+// keep says whether the delays in force should stay rather than move to best.
+func (s *search) keep(cur, best *point) bool {
+	cc, cb := s.class(cur), s.class(best)
+	switch {
+	case cc != cb:
+		return false
+	case cc == 0 && s.limit > 0:
+		return cur.load <= best.load+keepLoadGain
+	case cc <= 1:
+		return float64(s.p99(cur)) <= float64(s.p99(best))*(1+keepLatencyGain)
+	}
+	return cur.load <= best.load+keepLoadGain
+}
+
+// describe fills res with the point's delays, their ranks in the recorded
+// histograms, and the model's prediction with the budget applied.
+func (s *search) describe(p *point, raw []dist, res *tuneResult) {
+	res.Delays = make([]time.Duration, len(p.ds))
+	res.Percentiles = make([]float64, len(p.ds))
+	for i, d := range p.ds {
+		res.Delays[i] = time.Duration(d)
+		res.Percentiles[i] = 100 * (1 - raw[i].survival(d))
+	}
+	pr := s.m.predict(p.ds, s.in.BudgetCap)
+	res.ExtraLoad = pr.extra
+	res.Latency = s.m.latencies(p.ds, s.m.k, pr.fraction)
+	switch c := s.class(p); {
+	case c == 2:
+		res.OverCap, res.CapBest = true, s.limit > 0
+	case s.limit > 0:
+		res.TargetMet, res.CapBest = c == 0, c == 1
+	}
+}
