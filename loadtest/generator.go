@@ -57,8 +57,16 @@ type Options struct {
 	Progress io.Writer
 	// MetricsURL, when set, is a Prometheus text endpoint (the gateway's admin
 	// /metrics) scraped before and after the run; the difference is reported in
-	// Summary.Gateway.
+	// Summary.Gateway. With SeriesInterval it is also scraped at every interval's end.
 	MetricsURL string
+	// MetricsRoute, when set, counts only the gateway series of this route (its
+	// route label), so that runs against different routes of one gateway each see
+	// their own. Needs MetricsURL.
+	MetricsRoute string
+	// SeriesInterval, when set, splits the run into intervals of this length by
+	// intended send time and reports each one's requests, p50 and p99 (and, with
+	// MetricsURL, the gateway's extra load) in Summary.Series, for plots over time.
+	SeriesInterval time.Duration
 	// Name labels the run in reports.
 	Name string
 
@@ -107,6 +115,12 @@ func (o *Options) normalize() error {
 	if o.KeyDist != KeyUniform && o.KeyDist != KeyZipf {
 		errs = append(errs, fmt.Errorf("key distribution %q: want %s or %s", o.KeyDist, KeyUniform, KeyZipf))
 	}
+	if o.SeriesInterval < 0 {
+		errs = append(errs, fmt.Errorf("series interval must be ≥ 0, got %v", o.SeriesInterval))
+	}
+	if o.MetricsRoute != "" && o.MetricsURL == "" {
+		errs = append(errs, errors.New("a metrics route needs a metrics URL"))
+	}
 	if o.Keys < 0 {
 		errs = append(errs, fmt.Errorf("keys must be >= 0, got %d", o.Keys))
 	}
@@ -153,7 +167,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	var before *MetricsSnapshot
 	if opts.MetricsURL != "" {
-		s, err := Scrape(ctx, opts.MetricsURL)
+		s, err := ScrapeRoute(ctx, opts.MetricsURL, opts.MetricsRoute)
 		if err != nil {
 			return nil, fmt.Errorf("metrics before the run: %w", err)
 		}
@@ -169,6 +183,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	start := time.Now()
 	w.start = start
+	if opts.SeriesInterval > 0 {
+		rec.series = &series{start: start, interval: opts.SeriesInterval}
+	}
+	stopScrapes := startSeriesScrapes(ctx, &opts, rec, before)
 	var wg sync.WaitGroup
 	for range opts.Connections {
 		wg.Go(func() { w.loop(ctx, d) })
@@ -177,12 +195,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	wg.Wait()
 	end := time.Now()
 	stopProgress()
+	scrapeWarning := stopScrapes()
 
 	res := &Result{
 		opts: opts, start: start, end: end,
 		lat: rec.lat, lag: rec.lag, codes: rec.codes, kinds: rec.kinds,
 		requests: rec.requests, ok: rec.ok, errs: rec.errs, queued: rec.queued,
 		lastSend: rec.lastSend, interrupt: ctx.Err() != nil,
+		series: rec.series.points(),
+	}
+	if scrapeWarning != "" {
+		res.warnings = append(res.warnings, scrapeWarning)
 	}
 	if err := rec.flush(); err != nil {
 		res.warnings = append(res.warnings, fmt.Sprintf("raw results: %v", err))
@@ -206,7 +229,7 @@ func (res *Result) scrapeAfter(ctx context.Context, before *MetricsSnapshot) {
 	// for good: a request that never reached it.)
 	var g GatewayStats
 	for i := 0; ; i++ {
-		after, err := Scrape(sctx, res.opts.MetricsURL)
+		after, err := ScrapeRoute(sctx, res.opts.MetricsURL, res.opts.MetricsRoute)
 		if err != nil {
 			res.warnings = append(res.warnings, fmt.Sprintf("metrics after the run: %v", err))
 			return

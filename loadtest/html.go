@@ -9,10 +9,16 @@ import (
 
 // WriteHTML writes a self-contained HTML report (no external scripts, styles or
 // fonts, so it opens offline): the latency-by-percentile chart of every run on
-// one plot, as inline SVG, and a summary table. Runs are drawn in order, each in
-// its own colour, labelled by Name. Everything, the chart included, is rendered
-// by html/template, so a run name cannot inject markup.
+// one plot, as inline SVG, and a summary table; for runs with a time series
+// (Options.SeriesInterval), p99 and extra load over time too. Runs are drawn in
+// order, each in its own colour, labelled by Name. Everything, the charts
+// included, is rendered by html/template, so a run name cannot inject markup.
 func WriteHTML(w io.Writer, title string, runs []NamedSummary) error {
+	return WriteHTMLWith(w, title, runs, HTMLOptions{})
+}
+
+// WriteHTMLWith is WriteHTML with the additions opts asks for.
+func WriteHTMLWith(w io.Writer, title string, runs []NamedSummary, opts HTMLOptions) error {
 	rows := make([]htmlRow, len(runs))
 	showGW := false
 	for i, r := range runs {
@@ -26,10 +32,11 @@ func WriteHTML(w io.Writer, title string, runs []NamedSummary) error {
 		}
 	}
 	return htmlPage.Execute(w, map[string]any{
-		"Title":  title,
-		"Chart":  newChart(runs),
-		"Rows":   rows,
-		"ShowGW": showGW,
+		"Title":      title,
+		"Chart":      newChart(runs),
+		"TimeCharts": newTimeCharts(runs, opts),
+		"Rows":       rows,
+		"ShowGW":     showGW,
 	})
 }
 
@@ -68,6 +75,7 @@ th.group{text-align:center;border-bottom:1px solid #bbb}
 td.name,th.name{text-align:left}
 .sw{display:inline-block;width:10px;height:10px;margin-right:6px;vertical-align:middle}
 p.legend{color:#555;font-size:12px;max-width:960px;margin:6px 0 0}
+h2{font-size:15px;margin:22px 0 4px}
 ul.warn{color:#a40;font-size:13px}
 </style></head>
 <body>
@@ -81,6 +89,7 @@ ul.warn{color:#a40;font-size:13px}
 {{end}}</table></div>
 <p class="legend">Latency to 4 significant digits (the histograms keep 3). ok: 2xx and 3xx answers, of all requests; errors: no answer, or a 5xx.{{if .ShowGW}} Gateway columns are the gateway's own counters over the run (from its /metrics): backend/req, requests it sent to replicas per client request; hedge rate, hedges per client request; hedge wins, answers that came from a hedge; budget denied, extra attempts the budget refused; - where the run did not go through a gateway.{{end}}</p>
 {{range .Rows}}{{if .S.Warnings}}<ul class="warn">{{$n := .Name}}{{range .S.Warnings}}<li>{{$n}}: {{.}}</li>{{end}}</ul>{{end}}{{end}}
+{{range .TimeCharts}}<h2>{{.Title}}</h2>{{template "timechart" .}}{{end}}{{if .TimeCharts}}<p class="legend">One point per interval of the run, by intended send time. Extra load is from the gateway's own counters between scrapes at the interval's ends, so it lags the latencies by the length of a request.</p>{{end}}
 </body></html>
 {{define "chart"}}<svg viewBox="0 0 {{.W}} {{.H}}" width="{{.W}}" height="{{.H}}" role="img" aria-label="latency by percentile">
 <rect x="{{.PlotX}}" y="{{.PlotY}}" width="{{.PlotW}}" height="{{.PlotH}}" fill="#fcfcfc" stroke="#999"/>
@@ -91,6 +100,21 @@ ul.warn{color:#a40;font-size:13px}
 {{end}}<text x="{{.XLabelX}}" y="{{.XLabelY}}" text-anchor="middle">percentile</text>
 <text transform="translate(16 {{.YLabelY}}) rotate(-90)" text-anchor="middle">latency (ms{{if .YLog}}, log scale{{end}})</text>
 {{range .Curves}}<polyline fill="none" stroke="{{.Color}}" stroke-width="2" stroke-linejoin="round" points="{{.Points}}"><title>{{.Name}}</title></polyline>
+{{end}}{{with .Legend}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#fff" fill-opacity="0.9" stroke="#ccc"/>
+{{range .Items}}<rect x="{{.SwatchX}}" y="{{.SwatchY}}" width="{{$.LegendSwatchW}}" height="{{$.SwatchH}}" fill="{{.Color}}"/>
+<text x="{{.TextX}}" y="{{.TextY}}" dominant-baseline="middle">{{.Name}}</text>
+{{end}}{{end}}</svg>{{end}}
+{{define "timechart"}}<svg viewBox="0 0 {{.W}} {{.H}}" width="{{.W}}" height="{{.H}}" role="img" aria-label="{{.Title}}">
+<rect x="{{.PlotX}}" y="{{.PlotY}}" width="{{.PlotW}}" height="{{.PlotH}}" fill="#fcfcfc" stroke="#999"/>
+{{range .YTicks}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="#e4e4e4"/>
+<text x="{{$.YTickLabelX}}" y="{{c .Y}}" text-anchor="end" dominant-baseline="middle">{{.Label}}</text>
+{{end}}{{range .XTicks}}<line x1="{{c .X}}" y1="{{$.PlotY}}" x2="{{c .X}}" y2="{{$.PlotBottom}}" stroke="#e4e4e4"/>
+<text x="{{c .X}}" y="{{$.XTickLabelY}}" text-anchor="middle">{{.Label}}</text>
+{{end}}<text x="{{.XLabelX}}" y="{{.XLabelY}}" text-anchor="middle">time since the start (s)</text>
+<text transform="translate(16 {{.YLabelY}}) rotate(-90)" text-anchor="middle">{{.YLabel}}</text>
+{{with .Mark}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="#c00" stroke-dasharray="6 4"/>
+<text x="{{c .LabelX}}" y="{{c .Y}}" dy="-4" text-anchor="end" style="fill:#c00">{{.Label}}</text>
+{{end}}{{range .Curves}}<polyline fill="none" stroke="{{.Color}}" stroke-width="2" stroke-linejoin="round" points="{{.Points}}"><title>{{.Name}}</title></polyline>
 {{end}}{{with .Legend}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#fff" fill-opacity="0.9" stroke="#ccc"/>
 {{range .Items}}<rect x="{{.SwatchX}}" y="{{.SwatchY}}" width="{{$.LegendSwatchW}}" height="{{$.SwatchH}}" fill="{{.Color}}"/>
 <text x="{{.TextX}}" y="{{.TextY}}" dominant-baseline="middle">{{.Name}}</text>

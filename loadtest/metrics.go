@@ -39,6 +39,12 @@ type MetricsSnapshot struct {
 
 // Scrape fetches a Prometheus text-format endpoint and keeps the gateway sums.
 func Scrape(ctx context.Context, url string) (*MetricsSnapshot, error) {
+	return ScrapeRoute(ctx, url, "")
+}
+
+// ScrapeRoute is Scrape counting only the series whose route label is route ("":
+// every series).
+func ScrapeRoute(ctx context.Context, url, route string) (*MetricsSnapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -56,12 +62,15 @@ func Scrape(ctx context.Context, url string) (*MetricsSnapshot, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return ParseMetrics(resp.Body)
+	return parseMetrics(resp.Body, route)
 }
 
 // ParseMetrics reads the Prometheus text exposition format (with expfmt, the
 // parser Prometheus itself uses) and keeps the sums of the gateway series.
-func ParseMetrics(r io.Reader) (*MetricsSnapshot, error) {
+func ParseMetrics(r io.Reader) (*MetricsSnapshot, error) { return parseMetrics(r, "") }
+
+// parseMetrics is ParseMetrics counting only route's series ("": all).
+func parseMetrics(r io.Reader, route string) (*MetricsSnapshot, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
@@ -71,6 +80,9 @@ func ParseMetrics(r io.Reader) (*MetricsSnapshot, error) {
 	for _, name := range []string{metricRequests, metricBackend, metricHedgeWins, metricBudgetDenied} {
 		mf := families[name]
 		for _, m := range mf.GetMetric() {
+			if route != "" && labelValue(m, "route") != route {
+				continue
+			}
 			v := sampleValue(m)
 			s.sums[name] += v
 			if name == metricBackend {

@@ -48,6 +48,8 @@ type Summary struct {
 	// Curve is latency by percentile, for plots: dense on a log 1/(1-p) scale.
 	Curve   []CurvePoint  `json:"curve"`
 	Gateway *GatewayStats `json:"gateway,omitempty"`
+	// Series is the run interval by interval (Options.SeriesInterval).
+	Series []SeriesPoint `json:"series,omitempty"`
 	// Warnings says when figures should not be trusted as they are (the
 	// generator fell behind, connections ran out, a scrape failed).
 	Warnings []string `json:"warnings,omitempty"`
@@ -114,6 +116,7 @@ func (r *Result) Summary() Summary {
 		AchievedRate: round3(r.achievedRate()),
 		Queued:       r.queued,
 		Gateway:      r.gateway,
+		Series:       slices.Clone(r.series),
 		Warnings:     slices.Clone(r.warnings),
 	}
 	for c, n := range r.codes {

@@ -84,6 +84,7 @@ type recorder struct {
 	raw      *bufio.Writer
 	rawErr   error
 	rawBuf   []byte
+	series   *series // nil: no time series
 }
 
 func newRecorder(raw io.Writer) *recorder {
@@ -121,6 +122,7 @@ func (r *recorder) record(o outcome) {
 			r.errs++
 		}
 	}
+	r.series.record(o, lat, o.status == 0 || o.status >= 500)
 	if r.raw != nil && r.rawErr == nil {
 		b := r.rawBuf[:0]
 		b = strconv.AppendInt(b, o.intended.UnixNano(), 10)
@@ -172,6 +174,7 @@ type Result struct {
 	ok, errs  int64
 	queued    int64
 	gateway   *GatewayStats
+	series    []SeriesPoint
 	warnings  []string
 	interrupt bool
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hedgegate/hedgegate/config"
+	"github.com/hedgegate/hedgegate/hedge"
 	"github.com/hedgegate/hedgegate/replicas"
 )
 
@@ -112,6 +113,9 @@ type ReplicaReport struct {
 	// Legend says what each replica field measures.
 	Legend      map[string]string `json:"legend"`
 	ReplicaSets []SetReport       `json:"replica_sets"`
+	// AutoRoutes are the hedge routes with percentile auto: what their tuner chose
+	// for the current window, and whether it meets the goal.
+	AutoRoutes []*AutoRoute `json:"auto_routes,omitempty"`
 }
 
 // replicaLegend is ReplicaReport.Legend; docs/config.md's "/debug/replicas" says the same.
@@ -122,7 +126,7 @@ var replicaLegend = map[string]string{
 	"p50_ms, p90_ms, p99_ms, p999_ms, max_ms": "percentiles of the recorded latencies over the rolling window (window_seconds); 0 when samples is 0",
 	"ewma_latency_ms":                         "NOT a percentile: the time-decayed average latency the picker weighs; it decays toward 0 while the replica gets no traffic, so an idle replica looks cheap and gets tried again",
 	"dials":                                   "connections dialled to the replica's host since start, spares included; a steady load dials none",
-	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples)",
+	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples); with percentile auto, the tuner's choice and its rank in the replica's recent histogram (absent while on initial_delay); see auto_routes",
 	"attempt_timeout_ms":                      "per route: the attempt timeout in force now",
 	"highest_version":                         "per route with a version: the highest version this replica answered it with since start (for opaque versions, the latest); meaningful for a store-wide version such as etcd's header.revision",
 	"versions_behind":                         "per route whose versions are integers 0 to 2^64-1: the set's highest version minus this replica's: how far it lags",
@@ -203,6 +207,13 @@ func (s *Server) replicaReport() ReplicaReport {
 		WindowSeconds: (time.Duration(lat.Buckets) * lat.Window.D()).Seconds(),
 		Legend:        replicaLegend,
 	}
+	autos := map[*route]*hedge.AutoState{}
+	for _, rt := range st.routes {
+		if a, ok := rt.plan.Auto(); ok {
+			autos[rt] = &a
+			out.AutoRoutes = append(out.AutoRoutes, autoRoute(rt))
+		}
+	}
 	for _, name := range names {
 		set := st.sets[name]
 		sr := SetReport{Name: name, Ready: set.Ready(), Replicas: []ReplicaState{}}
@@ -221,7 +232,9 @@ func (s *Server) replicaReport() ReplicaReport {
 						rs.HedgeDelayMS, rs.HedgePercentile = map[string]float64{}, map[string]float64{}
 					}
 					rs.HedgeDelayMS[rt.cfg.Name] = ms(rt.plan.HedgeDelay(rep))
-					rs.HedgePercentile[rt.cfg.Name] = rt.cfg.Hedge.Percentile.Fixed
+					if pc, ok := hedgePercentile(rt, autos[rt], rep.Name); ok {
+						rs.HedgePercentile[rt.cfg.Name] = pc
+					}
 				}
 			}
 			sr.Replicas = append(sr.Replicas, rs)
@@ -293,6 +306,18 @@ var (
 	replicaFailuresDesc = prometheus.NewDesc("hedgegate_replica_failures_total",
 		"Attempts against the replica that failed: a 5xx answer, a connect failure, a reset or a timeout.",
 		[]string{"replica"}, nil)
+	hedgePercentileDesc = prometheus.NewDesc("hedgegate_hedge_percentile",
+		"Percentile of the replica's latency its hedge delay is at, now: the configured one, or with percentile auto the tuner's choice (absent while the replica is on initial_delay).",
+		[]string{"route", "replica"}, nil)
+	targetUnmetDesc = prometheus.NewDesc("hedgegate_hedge_target_unmet",
+		"1 when a percentile-auto route's tuner found no delays meeting target_p99 (it took the lowest p99 within max_extra_load) or none within max_extra_load at all; 0 otherwise.",
+		[]string{"route"}, nil)
+	predictedP99Desc = prometheus.NewDesc("hedgegate_hedge_predicted_p99_seconds",
+		"A percentile-auto route's predicted p99 for the delays in force (the advisor's model, gateway overhead not included).",
+		[]string{"route"}, nil)
+	predictedExtraDesc = prometheus.NewDesc("hedgegate_hedge_predicted_extra_load",
+		"A percentile-auto route's predicted extra attempts per request for the delays in force.",
+		[]string{"route"}, nil)
 )
 
 var quantiles = []struct {
@@ -306,6 +331,10 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- budgetAvailableDesc
 	ch <- replicaAttemptsDesc
 	ch <- replicaFailuresDesc
+	ch <- hedgePercentileDesc
+	ch <- targetUnmetDesc
+	ch <- predictedP99Desc
+	ch <- predictedExtraDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -331,9 +360,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if rt.cfg.Strategy != config.StrategyHedge {
 			continue
 		}
+		var auto *hedge.AutoState
+		if a, ok := rt.plan.Auto(); ok {
+			auto = &a
+			ch <- prometheus.MustNewConstMetric(targetUnmetDesc, prometheus.GaugeValue, targetUnmet(a), rt.cfg.Name)
+			if a.Tuned {
+				ch <- prometheus.MustNewConstMetric(predictedP99Desc, prometheus.GaugeValue, a.Predicted.P99.Seconds(), rt.cfg.Name)
+				ch <- prometheus.MustNewConstMetric(predictedExtraDesc, prometheus.GaugeValue, a.ExtraLoad, rt.cfg.Name)
+			}
+		}
 		for _, rep := range rt.plan.Set().Replicas {
+			label := st.replicaLabel[rep]
 			ch <- prometheus.MustNewConstMetric(hedgeDelayDesc, prometheus.GaugeValue,
-				rt.plan.HedgeDelay(rep).Seconds(), rt.cfg.Name, st.replicaLabel[rep])
+				rt.plan.HedgeDelay(rep).Seconds(), rt.cfg.Name, label)
+			if pc, ok := hedgePercentile(rt, auto, rep.Name); ok {
+				ch <- prometheus.MustNewConstMetric(hedgePercentileDesc, prometheus.GaugeValue, pc, rt.cfg.Name, label)
+			}
 		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 const advisorModel = "Predicted from the replicas' latency histograms: uniform primary, " +
 	"hedge after the replica's percentile delay (clamped), independent draws, max_attempts " +
 	"and the budget applied; gateway overhead not included. Rows marked optimistic have " +
-	"delays past the configured one, where the histograms hold cancelled losers, not full latencies."
+	"delays past the configured one (on an auto route, the tuner's), where the histograms hold " +
+	"cancelled losers, not full latencies."
 
 // AdvisorReport is /debug/advisor: per hedge route, what each candidate hedge
 // percentile would cost in extra backend load and buy in client latency.
@@ -26,9 +27,12 @@ type AdvisorReport struct {
 // RouteAdvice is one hedge route in /debug/advisor. Error is set, and Unhedged and
 // Candidates are empty, when the histograms cannot support a prediction yet.
 type RouteAdvice struct {
-	Route                string        `json:"route"`
-	ReplicaSet           string        `json:"replica_set"`
-	ConfiguredPercentile float64       `json:"configured_percentile"`
+	Route      string `json:"route"`
+	ReplicaSet string `json:"replica_set"`
+	// ConfiguredPercentile is hedge.percentile; absent when it is auto, and Auto
+	// says what the tuner chose instead.
+	ConfiguredPercentile float64       `json:"configured_percentile,omitempty"`
+	Auto                 *AutoRoute    `json:"auto,omitempty"`
 	MaxAttempts          int           `json:"max_attempts"`
 	Budget               config.Budget `json:"budget"`
 	// RequestRate is requests per second over the budget's 10s window.
@@ -102,6 +106,7 @@ func adviseRoute(rt *route) RouteAdvice {
 		Route:                rt.cfg.Name,
 		ReplicaSet:           rt.cfg.ReplicaSet,
 		ConfiguredPercentile: rt.cfg.Hedge.Percentile.Fixed,
+		Auto:                 autoRoute(rt),
 		MaxAttempts:          rt.cfg.Hedge.MaxAttempts,
 		Budget:               rt.cfg.Budget,
 		RequestRate:          plan.Budget().RequestRate(),

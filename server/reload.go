@@ -60,6 +60,11 @@ func (s *Server) swap(cfg *config.Config) error {
 	s.state.Store(st)
 	s.applyLogLevel(cfg)
 	s.tracing.setRatio(cfg.Tracing.SampleRatio)
+	for _, rt := range prev.routes {
+		// Requests still on it go on with its delays; only an auto route's retune,
+		// if one is running, is waited for.
+		rt.plan.Close()
+	}
 	s.warm.forget(removed)
 	s.forgetDiscovery(prev.cfg, cfg)
 	// Replicas still unreached are tried again until they answer (keepWarm).

@@ -89,7 +89,11 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	cancel()
 	wg.Wait()
-	for _, set := range s.state.Load().sets {
+	st := s.state.Load()
+	for _, rt := range st.routes {
+		rt.plan.Close() // an auto route's retune, if one is running
+	}
+	for _, set := range st.sets {
 		set.Close()
 	}
 	s.flushTraces(flushBy)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/hedgegate/hedgegate/demo"
+	"github.com/hedgegate/hedgegate/loadtest"
 )
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -39,7 +40,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *html != "" {
-		if err := writeHTMLFile(*html, "hedgegate demo: latency by percentile", demo.Runs(rows)); err != nil {
+		if err := writeHTMLFile(*html, "hedgegate demo: latency by percentile", demo.Runs(rows), loadtest.HTMLOptions{}); err != nil {
 			fmt.Fprintln(stderr, "gateway demo:", err)
 			return 1
 		}

@@ -94,6 +94,8 @@ func defineLoadtestFlags(fs *flagSet) *loadtestFlags {
 	fs.BoolVar(&o.Poisson, "poisson", false, "Poisson arrivals (exponential gaps, mean 1/rate) instead of a constant rate")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed for Poisson arrivals and key draws")
 	fs.StringVar(&o.MetricsURL, "metrics", "", "gateway Prometheus `URL` (admin /metrics) to scrape before and after the run")
+	fs.StringVar(&o.MetricsRoute, "metrics-route", "", "count only this `ROUTE`'s gateway series (needs -metrics)")
+	fs.DurationVar(&o.SeriesInterval, "series", 0, "report p50, p99 and (with -metrics) extra load per `INTERVAL` of the run, in -json and as charts in -html")
 	fs.StringVar(&o.Name, "name", "", "label for this run in JSON, compare and HTML reports")
 	return f
 }
@@ -153,13 +155,14 @@ func (f *loadtestFlags) report(s loadtest.Summary, stdout, stderr io.Writer) err
 	if name == "" {
 		name = "run"
 	}
-	return writeHTMLFile(*f.htmlFile, "hedgegate load test", []loadtest.NamedSummary{{Name: name, Summary: s}})
+	return writeHTMLFile(*f.htmlFile, "hedgegate load test", []loadtest.NamedSummary{{Name: name, Summary: s}}, loadtest.HTMLOptions{})
 }
 
 func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("gateway loadtest compare", compareUsage, stdout, stderr)
 	htmlFile := fs.String("html", "", "also write an HTML overlay of the runs to `FILE`")
 	title := fs.String("title", "hedgegate load test comparison", "HTML report title")
+	target := fs.Duration("target-p99", 0, "draw a dashed line at this p99 on the HTML report's p99-over-time chart")
 	if code, ok := fs.parse(args); !ok {
 		return code
 	}
@@ -171,7 +174,7 @@ func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
 		err = loadtest.WriteCompare(stdout, runs)
 	}
 	if err == nil && *htmlFile != "" {
-		err = writeHTMLFile(*htmlFile, *title, runs)
+		err = writeHTMLFile(*htmlFile, *title, runs, loadtest.HTMLOptions{TargetP99: *target})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway loadtest compare: %v\n", err)
@@ -180,12 +183,12 @@ func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func writeHTMLFile(path, title string, runs []loadtest.NamedSummary) error {
+func writeHTMLFile(path, title string, runs []loadtest.NamedSummary, opts loadtest.HTMLOptions) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := loadtest.WriteHTML(f, title, runs); err != nil {
+	if err := loadtest.WriteHTMLWith(f, title, runs, opts); err != nil {
 		f.Close()
 		return err
 	}

@@ -1,0 +1,136 @@
+package loadtest
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Time-chart geometry, in SVG user units: two of them stacked under the percentile
+// chart, sharing its width.
+const timeChartH = 300.0
+
+// timeChart is one value of every run's series over time (p99, extra load), as
+// numbers and labels only, like chart: the template draws it.
+type timeChart struct {
+	Title, YLabel          string
+	W, H                   float64
+	PlotX, PlotY           float64
+	PlotW, PlotH           float64
+	PlotRight, PlotBottom  float64
+	YTicks                 []chartYTick
+	YTickLabelX            float64
+	XTicks                 []chartXTick
+	XTickLabelY            float64
+	XLabelX, XLabelY       float64
+	YLabelY                float64
+	Curves                 []chartCurve
+	Legend                 *chartLegend
+	LegendSwatchW, SwatchH float64
+	// Mark is a dashed horizontal line (a target), with its label; nil: none.
+	Mark *timeMark
+}
+
+type timeMark struct {
+	Y      float64
+	Label  string
+	LabelX float64
+}
+
+// HTMLOptions add to the HTML report.
+type HTMLOptions struct {
+	// TargetP99 draws a dashed line at this latency on the p99-over-time chart.
+	TargetP99 time.Duration
+}
+
+// seriesValue reads one value of a series point; false: the point has none.
+type seriesValue func(SeriesPoint) (float64, bool)
+
+// newTimeCharts are the p99 and extra-load charts, for the runs with a series; nil
+// when no run has one, and the extra-load chart only when some point has gateway
+// figures.
+func newTimeCharts(runs []NamedSummary, opts HTMLOptions) []*timeChart {
+	var out []*timeChart
+	p99 := func(p SeriesPoint) (float64, bool) { return p.P99, p.Requests > 0 }
+	extra := func(p SeriesPoint) (float64, bool) {
+		if p.ExtraLoad == nil {
+			return 0, false
+		}
+		return 100 * *p.ExtraLoad, true
+	}
+	if c := newTimeChart(runs, "p99 over time", "p99 (ms)", p99, float64(opts.TargetP99)/float64(time.Millisecond)); c != nil {
+		out = append(out, c)
+	}
+	if c := newTimeChart(runs, "extra load over time: backend requests per request − 1", "extra load (%)", extra, 0); c != nil {
+		out = append(out, c)
+	}
+	return out
+}
+
+// newTimeChart lays out value over time for every run; mark > 0 draws a line at it.
+func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, mark float64) *timeChart {
+	tMax, yMax, any := 0.0, mark, false
+	for _, r := range runs {
+		for _, p := range r.Summary.Series {
+			if v, ok := value(p); ok {
+				any = true
+				tMax, yMax = max(tMax, p.T), max(yMax, v)
+			}
+		}
+	}
+	if !any {
+		return nil
+	}
+	tMax = math.Max(niceStep(tMax), 1)
+	if yMax <= 0 {
+		yMax = 1
+	}
+	ystep := niceStep(yMax / 5)
+	yTop := math.Ceil(yMax/ystep) * ystep
+	px := func(t float64) float64 { return padL + plotW*t/tMax }
+	py := func(v float64) float64 { return padT + (timeChartH-padT-padB)*(1-v/yTop) }
+	ph := timeChartH - padT - padB
+	c := &timeChart{
+		Title: title, YLabel: ylabel,
+		W: chartW, H: timeChartH, PlotX: padL, PlotY: padT, PlotW: plotW, PlotH: ph,
+		PlotRight: padL + plotW, PlotBottom: padT + ph, YTickLabelX: padL - 6, XTickLabelY: padT + ph + 18,
+		XLabelX: padL + plotW/2, XLabelY: timeChartH - 8, YLabelY: padT + ph/2,
+		LegendSwatchW: legendSwatch, SwatchH: legendSwatch - 4,
+	}
+	for v := 0.0; v <= yTop+ystep/2; v += ystep {
+		c.YTicks = append(c.YTicks, chartYTick{Y: py(v), Label: fmtMS(v)})
+	}
+	xstep := niceStep(tMax / 10)
+	for t := 0.0; t <= tMax+xstep/2; t += xstep {
+		c.XTicks = append(c.XTicks, chartXTick{X: px(t), Label: fmt.Sprintf("%gs", t)})
+	}
+	var named []NamedSummary
+	for i, r := range runs {
+		var pts []string
+		for _, p := range r.Summary.Series {
+			if v, ok := value(p); ok {
+				pts = append(pts, coord(px(p.T))+","+coord(py(min(v, yTop))))
+			}
+		}
+		if len(pts) > 0 {
+			c.Curves = append(c.Curves, chartCurve{Color: palette[i%len(palette)], Name: r.Name, Points: strings.Join(pts, " ")})
+			named = append(named, NamedSummary{Name: r.Name})
+		}
+	}
+	// The legend lists the runs drawn, each in its own colour (the run's index).
+	c.Legend = newLegend(named)
+	if c.Legend != nil {
+		k := 0
+		for i, r := range runs {
+			if k < len(c.Legend.Items) && c.Legend.Items[k].Name == r.Name {
+				c.Legend.Items[k].Color = palette[i%len(palette)]
+				k++
+			}
+		}
+	}
+	if mark > 0 {
+		c.Mark = &timeMark{Y: py(mark), Label: "target " + fmtMS(mark) + " ms", LabelX: padL + plotW - 4}
+	}
+	return c
+}
