@@ -1,6 +1,7 @@
 package hedge
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -190,53 +191,12 @@ func (a *autoDelay) close() {
 
 // retune chooses window e's delays from windows e−span … e−1.
 func (a *autoDelay) retune(e int64) {
-	p := a.plan
-	n := len(p.set.Replicas)
-	st := &autoState{epoch: e, at: a.now(), delays: make([]time.Duration, n), initial: make([]bool, n)}
 	prev := a.state.Load()
 	a.mu.Lock()
-	censor := a.censorLocked(e, n)
-	overhead := a.overhead
+	censor, overhead := a.censorLocked(e, len(a.plan.set.Replicas)), a.overhead
 	a.mu.Unlock()
-
-	in := tuneInput{Hedge: p.hedgeCfg, BudgetCap: budgetCap(p.budgetCfg, p.budget.RequestRate()), Goal: a.goal,
-		Timeout: p.timeout, Overhead: overhead}
-	if in.Hedge.MaxDelay <= 0 {
-		in.Hedge.MaxDelay = config.Duration(p.timeout)
-	}
-	// A replica with too few samples keeps initial_delay; in the model it answers as
-	// the others do, so that hedges sent to it are still counted.
-	st.samples = make([]int64, n)
-	var pooled []latency.Bar
-	lowest := time.Duration(0)
-	for i, rep := range p.set.Replicas {
-		snap := rep.Latency().Recent(a.span)
-		st.samples[i] = snap.Count()
-		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: snap.Bars()})
-		in.Current = append(in.Current, a.inForce(prev, i))
-		in.Censor = append(in.Censor, censor[i])
-		in.Pinned = append(in.Pinned, 0)
-		if st.samples[i] < max(a.minSamples, 1) {
-			st.initial[i], st.delays[i], in.Pinned[i] = true, a.initial, a.initial
-			continue
-		}
-		pooled = append(pooled, in.Replicas[i].Bars...)
-		if lowest == 0 || censor[i] < lowest {
-			lowest = censor[i]
-		}
-	}
-	if prev == nil || !prev.tuned {
-		in.Current = nil // initial_delay was no choice of the tuner's: nothing to hold on to
-	}
-	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
-		in.MeasuredP99 = reqs.Quantile(99)
-	}
-	if len(pooled) > 0 {
-		for i := range in.Replicas {
-			if st.initial[i] {
-				in.Replicas[i].Bars, in.Censor[i] = pooled, lowest
-			}
-		}
+	st, in, enough := a.inputs(e, prev, censor, overhead)
+	if enough {
 		res, err := tune(in)
 		if err != nil {
 			st.err = err.Error()
@@ -257,6 +217,48 @@ func (a *autoDelay) retune(e int64) {
 	}
 	a.mu.Unlock()
 	a.state.Store(st)
+}
+
+// inputs reads the windows for window e's retune: the new state with every replica
+// that has too few samples on initial_delay, and what tune needs; enough is false
+// when no replica has enough samples.
+func (a *autoDelay) inputs(e int64, prev *autoState, censor []time.Duration, overhead time.Duration) (*autoState, tuneInput, bool) {
+	p := a.plan
+	n := len(p.set.Replicas)
+	st := &autoState{epoch: e, at: a.now(), delays: make([]time.Duration, n), initial: make([]bool, n), samples: make([]int64, n)}
+	in := tuneInput{Hedge: p.hedgeCfg, BudgetCap: budgetCap(p.budgetCfg, p.budget.RequestRate()), Goal: a.goal,
+		Timeout: p.timeout, Overhead: overhead, Censor: censor, Pinned: make([]time.Duration, n)}
+	if in.Hedge.MaxDelay <= 0 {
+		in.Hedge.MaxDelay = config.Duration(p.timeout)
+	}
+	// A replica with too few samples keeps initial_delay; in the model it answers as
+	// the others do, so that hedges sent to it are still counted.
+	var pooled []latency.Bar
+	lowest := time.Duration(math.MaxInt64)
+	for i, rep := range p.set.Replicas {
+		snap := rep.Latency().Recent(a.span)
+		st.samples[i] = snap.Count()
+		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: snap.Bars()})
+		in.Current = append(in.Current, a.inForce(prev, i))
+		if st.samples[i] < max(a.minSamples, 1) {
+			st.initial[i], st.delays[i], in.Pinned[i] = true, a.initial, a.initial
+			continue
+		}
+		pooled = append(pooled, in.Replicas[i].Bars...)
+		lowest = min(lowest, censor[i])
+	}
+	for i := range in.Replicas {
+		if st.initial[i] {
+			in.Replicas[i].Bars, in.Censor[i] = pooled, lowest
+		}
+	}
+	if prev == nil || !prev.tuned {
+		in.Current = nil // initial_delay was no choice of the tuner's: nothing to hold on to
+	}
+	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
+		in.MeasuredP99 = reqs.Quantile(99)
+	}
+	return st, in, len(pooled) > 0
 }
 
 // inForce is replica i's delay in force under st.

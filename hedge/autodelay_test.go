@@ -329,3 +329,84 @@ func TestAutoNeverLeavesTheClamps(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoSurvivesAReload: a plan rebuilt for the same replicas and goal (a reload)
+// starts with the delays the old one chose, not initial_delay; a changed goal starts
+// afresh. Close waits for a retune that is running.
+func TestAutoSurvivesAReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, set := autoPlan(t, http.DefaultTransport, time.Second, "{target_p99: 12ms, max_extra_load: 0.2}", "")
+		defer set.Close()
+		for _, rep := range set.Replicas {
+			for i := range 1000 {
+				d := 2 * time.Millisecond
+				if i%50 == 0 {
+					d = 52 * time.Millisecond
+				}
+				rep.Latency().Record(d)
+			}
+		}
+		st := nextWindow(p, time.Second)
+		if !st.Tuned {
+			t.Fatalf("not tuned: %+v", st)
+		}
+		again := func(goal string) *Plan {
+			cfg, err := config.Parse([]byte(fmt.Sprintf(`latency: {window: 1s, buckets: 3, min_samples: 50}
+replica_sets: {s: {warm_connections: 0, replicas: [{name: r1, url: "http://r1.test"}, {name: r2, url: "http://r2.test"}, {name: r3, url: "http://r3.test"}]}}
+routes:
+  - {name: rt, match: "/kv/{key}", replica_set: s, timeout: 1s, budget: {ratio: 0.25},
+     hedge: {percentile: auto, auto: %s, initial_delay: 10ms, min_delay: 1ms, max_delay: 200ms, max_attempts: 3}}
+`, goal)), "reload.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := NewPlan(cfg.Routes[0], set, Options{Previous: p, MinSamples: 50, Latency: cfg.Latency})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return q
+		}
+		same := again("{target_p99: 12ms, max_extra_load: 0.2}")
+		defer same.Close()
+		p.Close()
+		if got, want := same.HedgeDelay(set.Replicas[1]), st.Replicas[1].Delay; got != want {
+			t.Errorf("after a reload with the same goal: delay %v, want the tuned %v", got, want)
+		}
+		other := again("{max_extra_load: 0.05}")
+		defer other.Close()
+		if got := other.HedgeDelay(set.Replicas[1]); got != 10*time.Millisecond {
+			t.Errorf("after a reload with another goal: delay %v, want initial_delay until the next window", got)
+		}
+	})
+}
+
+// TestAutoOnTheLibraryFace: hedge.New takes the same goal, checked as a file is.
+func TestAutoOnTheLibraryFace(t *testing.T) {
+	urls := []string{"http://a.test", "http://b.test"}
+	p, err := New(Config{Replicas: urls, Strategy: Hedge{Auto: &Auto{TargetP99: 10 * time.Millisecond, MaxExtraLoad: 0.05}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if st, ok := p.Auto(); !ok || st.TargetP99 != 10*time.Millisecond || st.MaxExtraLoad != 0.05 || st.Tuned {
+		t.Errorf("Auto() = %+v, %v; want the goal, not tuned yet", st, ok)
+	}
+	for _, tc := range []struct {
+		name string
+		h    Hedge
+		want string
+	}{
+		{"cap above the default budget", Hedge{Auto: &Auto{MaxExtraLoad: 0.2}}, "hedge.auto.max_extra_load: 0.2 exceeds budget.ratio (0.1)"},
+		{"a goal beside a percentile", Hedge{Percentile: 90, Auto: &Auto{MaxExtraLoad: 0.05}}, "hedge.auto: is read only with percentile: auto"},
+		{"target without cap", Hedge{Auto: &Auto{TargetP99: time.Millisecond}}, "hedge.auto.max_extra_load: required with target_p99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(Config{Replicas: urls, Strategy: tc.h}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, ok := (&Plan{}).Auto(); ok {
+		t.Error("a plan without auto reports an AutoState")
+	}
+}

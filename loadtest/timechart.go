@@ -105,12 +105,22 @@ func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, 
 	for t := 0.0; t <= tMax+xstep/2; t += xstep {
 		c.XTicks = append(c.XTicks, chartXTick{X: px(t), Label: fmt.Sprintf("%gs", t)})
 	}
+	c.addCurves(runs, value, func(t, v float64) string { return coord(px(t)) + "," + coord(py(min(v, yTop))) })
+	if mark > 0 {
+		c.Mark = &timeMark{Y: py(mark), Label: "target " + fmtMS(mark) + " ms", LabelX: padL + plotW - 4}
+	}
+	return c
+}
+
+// addCurves draws one line per run with a value, and the legend of those runs, each
+// in its run's colour; at maps a point to its SVG coordinates.
+func (c *timeChart) addCurves(runs []NamedSummary, value seriesValue, at func(t, v float64) string) {
 	var named []NamedSummary
 	for i, r := range runs {
 		var pts []string
 		for _, p := range r.Summary.Series {
 			if v, ok := value(p); ok {
-				pts = append(pts, coord(px(p.T))+","+coord(py(min(v, yTop))))
+				pts = append(pts, at(p.T, v))
 			}
 		}
 		if len(pts) > 0 {
@@ -118,19 +128,10 @@ func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, 
 			named = append(named, NamedSummary{Name: r.Name})
 		}
 	}
-	// The legend lists the runs drawn, each in its own colour (the run's index).
-	c.Legend = newLegend(named)
-	if c.Legend != nil {
-		k := 0
-		for i, r := range runs {
-			if k < len(c.Legend.Items) && c.Legend.Items[k].Name == r.Name {
-				c.Legend.Items[k].Color = palette[i%len(palette)]
-				k++
-			}
-		}
+	if c.Legend = newLegend(named); c.Legend == nil {
+		return
 	}
-	if mark > 0 {
-		c.Mark = &timeMark{Y: py(mark), Label: "target " + fmtMS(mark) + " ms", LabelX: padL + plotW - 4}
+	for k := range c.Legend.Items {
+		c.Legend.Items[k].Color = c.Curves[k].Color
 	}
-	return c
 }

@@ -161,3 +161,41 @@ func TestTuneErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTuneShowsWhatAutoChose: an auto route's header names its goal, and one line
+// per replica says what the tuner chose, then whether the target is met.
+func TestTuneShowsWhatAutoChose(t *testing.T) {
+	ra := cannedAdvice().Routes[0]
+	ra.ConfiguredPercentile = 0
+	for i := range ra.Candidates {
+		ra.Candidates[i].Configured = false
+	}
+	ra.Auto = &server.AutoRoute{Route: "kv-get", TargetP99MS: 12, MaxExtraLoad: 0.2, Tuned: true, TargetMet: true,
+		PredictedP99MS: 7.9, PredictedExtraLoad: 0.048,
+		Replicas: []server.AutoReplica{
+			{Name: "r1", HedgeDelayMS: 3.3, HedgePercentile: 95.2, Samples: 600},
+			{Name: "r2", HedgeDelayMS: 3.1, HedgePercentile: 93.1, Samples: 610},
+			{Name: "r3", HedgeDelayMS: 10, Initial: true, Samples: 12},
+		}}
+	var out bytes.Buffer
+	if !writeRouteAdvice(&out, ra, 0) {
+		t.Fatal("no advice written")
+	}
+	for _, want := range []string{
+		"hedge.percentile auto {target_p99 12.0ms, max_extra_load 20.0%}",
+		"auto chose p95 for r1 (delay 3.30ms): predicted p99 7.90ms at 4.8% extra",
+		"auto chose p93 for r2 (delay 3.10ms): predicted p99 7.90ms at 4.8% extra",
+		"auto keeps initial_delay 10.0ms for r3: 12 samples, too few",
+		"auto: target met",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	ra.Auto.TargetMet, ra.Auto.CapBest, ra.Auto.OverheadMS = false, true, 1.5
+	out.Reset()
+	writeRouteAdvice(&out, ra, 0)
+	if want := "auto: no delay meets target_p99: took the lowest p99 within max_extra_load; aiming 1.50ms under the target"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}
