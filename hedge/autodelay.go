@@ -257,6 +257,13 @@ func (a *autoDelay) inputs(e int64, prev *autoState, censor []time.Duration, ove
 	}
 	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
 		in.MeasuredP99 = reqs.Quantile(99)
+		for i, rep := range p.set.Replicas {
+			bars := rep.Latency().Recent(1).Bars()
+			if st.initial[i] {
+				bars = pooled
+			}
+			in.Measured = append(in.Measured, replicaLatency{Name: rep.Name, Bars: bars})
+		}
 	}
 	return st, in, len(pooled) > 0
 }

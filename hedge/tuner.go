@@ -31,24 +31,30 @@ import (
 // histograms can vouch for only when the goal would hold even if every unseen
 // answer never came.
 //
-// Hysteresis, with two thresholds. A new choice must meet the goal with
-// chooseMargin to spare (p99 within 95% of the target, extra load within 95% of the
-// cap) when it can; the delays in force are kept while they meet the goal itself and
-// the new choice would save less than keepLoadGain of extra load (or, for the
-// cap-only form, buy less than keepLatencyGain of p99). So sampling noise between
-// windows does not move the delay, and a move needs a real reason.
+// Hysteresis, with two thresholds. A new choice must meet the goal with room to
+// spare (p99 within 90% of the target, extra load within 95% of the cap) when it
+// can; the delays in force are kept while they meet it with less (p99 within 95% of
+// the target, extra load within the cap) and the new choice would save less than
+// keepLoadGain of extra load (or, for the cap-only form, buy less than
+// keepLatencyGain of p99). So sampling noise between windows does not move the
+// delay, a move needs a real reason, and the p99 measured, which the model predicts
+// to within a few percent, stays under the target.
 //
 // The model's blind spots. The model leaves out the engine's own time (timers that
 // fire late on a busy host, the time to start an attempt). The route's measured p99
 // in the last window is compared with the prediction for the delays that were in
-// force, and the difference (halved towards the last estimate, at least 0, at most
-// half the target) is taken off the target.
+// force, from that window's histograms, and the difference (a quarter of the way
+// from the last estimate, at least 0, at most a quarter of the target) is taken off
+// the target.
 
 // Tuning constants; docs/tuning.md states them.
 const (
-	// chooseMargin is the share of the target and of the cap a new choice keeps in
-	// reserve, when it can.
-	chooseMargin = 0.05
+	// chooseTargetMargin and chooseCapMargin are the shares of the target and of
+	// the cap a new choice keeps in reserve, when it can; keepTargetMargin is the
+	// share of the target the delays in force must keep to stay.
+	chooseTargetMargin = 0.1
+	chooseCapMargin    = 0.05
+	keepTargetMargin   = 0.05
 	// keepLoadGain: a target-form choice must save this much extra load to replace
 	// delays that still meet the goal.
 	keepLoadGain = 0.005
@@ -103,8 +109,12 @@ type tuneInput struct {
 	// Timeout is the route's: an answer not seen is taken to come no sooner.
 	Timeout time.Duration
 	// Overhead is the estimate in force of measured minus predicted p99; MeasuredP99
-	// is the route's p99 over the last window (0: too few requests to tell).
+	// is the route's p99 over the last window (0: too few requests to tell), and
+	// Measured the replicas' histograms of that window alone, from which the
+	// prediction it is compared with comes (the windows tuned from may hold an older
+	// tail: its change is no overhead).
 	Overhead, MeasuredP99 time.Duration
+	Measured              []replicaLatency
 }
 
 // tuneResult is the tuner's choice and what the model predicts for it.
@@ -136,13 +146,8 @@ func tune(in tuneInput) (tuneResult, error) {
 			return tuneResult{}, ErrNotEnoughSamples
 		}
 	}
-	s := &search{in: in, m: newModel(censored(raw, in.Censor, in.Timeout), min(max(in.Hedge.MaxAttempts, 1), n)),
-		memo: map[string]*point{}}
+	s := newSearch(in, raw)
 	s.candidates()
-	s.groups = make([][][]int, n)
-	for _, seq := range s.m.seqs {
-		s.groups[seq[0]] = append(s.groups[seq[0]], seq)
-	}
 
 	res := tuneResult{Overhead: in.Overhead}
 	var current *point
@@ -152,25 +157,63 @@ func tune(in tuneInput) (tuneResult, error) {
 			ds[i] = clampDelay(in.Hedge, d)
 		}
 		current = s.eval(ds)
-		if in.MeasuredP99 > 0 && in.Goal.target > 0 {
-			seen := max(in.MeasuredP99-time.Duration(s.p99(current)), 0)
-			res.Overhead = min((in.Overhead+seen)/2, in.Goal.target/2)
+		if seen, ok := overheadSeen(in, ds); ok {
+			// A window's p99 can sit on a cliff of the distribution (a few requests
+			// more or fewer past it move it by the whole cliff): each window moves
+			// the estimate by a quarter, by at most a quarter of the target.
+			limit := in.Goal.target / 4
+			res.Overhead = min((3*in.Overhead+min(seen, limit))/4, limit)
 		}
 	}
 	target := in.Goal.target - res.Overhead
 
-	// First with the margin; when nothing meets the goal so, without it.
-	s.setGoal(time.Duration(float64(target)*(1-chooseMargin)), in.Goal.maxExtra*(1-chooseMargin))
-	best := s.choose()
+	// With room to spare; when nothing meets the goal so, with less; then without.
+	var best *point
+	for _, g := range []struct{ target, cap float64 }{
+		{1 - chooseTargetMargin, 1 - chooseCapMargin}, {1 - keepTargetMargin, 1}, {1, 1},
+	} {
+		s.setGoal(time.Duration(float64(target)*g.target), in.Goal.maxExtra*g.cap)
+		if best = s.choose(); s.class(best) == 0 {
+			break
+		}
+	}
+	if current != nil {
+		s.setGoal(time.Duration(float64(target)*(1-keepTargetMargin)), in.Goal.maxExtra)
+		if s.keep(current, best) {
+			best, res.Kept = current, true
+		}
+	}
 	s.setGoal(target, in.Goal.maxExtra)
-	if s.class(best) != 0 {
-		best = s.choose()
-	}
-	if current != nil && s.keep(current, best) {
-		best, res.Kept = current, true
-	}
 	s.describe(best, raw, &res)
 	return res, nil
+}
+
+// newSearch is a search over the model of raw, censored as in says.
+func newSearch(in tuneInput, raw []dist) *search {
+	n := len(raw)
+	s := &search{in: in, m: newModel(censored(raw, in.Censor, in.Timeout), min(max(in.Hedge.MaxAttempts, 1), n)),
+		memo: map[string]*point{}}
+	s.groups = make([][][]int, n)
+	for _, seq := range s.m.seqs {
+		s.groups[seq[0]] = append(s.groups[seq[0]], seq)
+	}
+	return s
+}
+
+// overheadSeen is the route's measured p99 minus the model's for delays ds, both of
+// the last window; false when either is unknown.
+func overheadSeen(in tuneInput, ds []int64) (time.Duration, bool) {
+	if in.MeasuredP99 <= 0 || in.Goal.target <= 0 || len(in.Measured) != len(ds) {
+		return 0, false
+	}
+	raw := make([]dist, len(ds))
+	for i, r := range in.Measured {
+		if raw[i] = newDist(r.Bars); raw[i].n == 0 {
+			return 0, false
+		}
+	}
+	s := newSearch(in, raw)
+	return max(in.MeasuredP99-time.Duration(s.p99(s.eval(ds))), 0), true
 }
 
 // censored is each replica's distribution with every sample past its censoring
