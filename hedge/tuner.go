@@ -23,7 +23,7 @@ import (
 // run (d plus the hedge's latency), not its latency: the histogram shows the slow
 // answers as if they had come just after d. Read as they are, they would make any
 // delay past d look nearly free, the tuner would stop hedging, the tail would come
-// back, and the delay would swing between windows. So beyond each replica's
+// back, and the delay would swing between windows. So at and beyond each replica's
 // censoring horizon — the lowest delay in force on it while its samples were taken,
 // plus the fastest answer any other replica gave — a sample is taken for an answer
 // that never came before the route's timeout. Every prediction past the horizon is

@@ -222,14 +222,17 @@ func niceFloor(v float64) float64 {
 	return p
 }
 
-func (a yAxis) px(v float64) float64 {
+func (a yAxis) px(v float64) float64 { return padT + plotH*(1-a.frac(v)) }
+
+// frac is how far up the axis v sits, 0 at the bottom and 1 at the top.
+func (a yAxis) frac(v float64) float64 {
 	f := 0.0
 	if a.log {
 		f = (math.Log10(max(v, math.Pow(10, a.lo))) - a.lo) / max(a.hi-a.lo, 1e-9)
 	} else if a.hi > 0 {
 		f = v / a.hi
 	}
-	return padT + plotH*(1-f)
+	return min(max(f, 0), 1)
 }
 
 // niceStep rounds a raw tick step up to 1, 2 or 5 × a power of ten.

@@ -106,13 +106,15 @@ ul.warn{color:#a40;font-size:13px}
 {{end}}{{end}}</svg>{{end}}
 {{define "timechart"}}<svg viewBox="0 0 {{.W}} {{.H}}" width="{{.W}}" height="{{.H}}" role="img" aria-label="{{.Title}}">
 <rect x="{{.PlotX}}" y="{{.PlotY}}" width="{{.PlotW}}" height="{{.PlotH}}" fill="#fcfcfc" stroke="#999"/>
-{{range .YTicks}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="#e4e4e4"/>
-<text x="{{$.YTickLabelX}}" y="{{c .Y}}" text-anchor="end" dominant-baseline="middle">{{.Label}}</text>
-{{end}}{{range .XTicks}}<line x1="{{c .X}}" y1="{{$.PlotY}}" x2="{{c .X}}" y2="{{$.PlotBottom}}" stroke="#e4e4e4"/>
+{{range .YTicks}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="{{if .Minor}}#f1f1f1{{else}}#e4e4e4{{end}}"/>
+{{if .Label}}<text x="{{$.YTickLabelX}}" y="{{c .Y}}" text-anchor="end" dominant-baseline="middle">{{.Label}}</text>
+{{end}}{{end}}{{range .XTicks}}<line x1="{{c .X}}" y1="{{$.PlotY}}" x2="{{c .X}}" y2="{{$.PlotBottom}}" stroke="#e4e4e4"/>
 <text x="{{c .X}}" y="{{$.XTickLabelY}}" text-anchor="middle">{{.Label}}</text>
 {{end}}<text x="{{.XLabelX}}" y="{{.XLabelY}}" text-anchor="middle">time since the start (s)</text>
 <text transform="translate(16 {{.YLabelY}}) rotate(-90)" text-anchor="middle">{{.YLabel}}</text>
-{{with .Mark}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="#c00" stroke-dasharray="6 4"/>
+{{range .Events}}<line x1="{{c .X}}" y1="{{$.PlotY}}" x2="{{c .X}}" y2="{{$.PlotBottom}}" stroke="#666" stroke-dasharray="3 3"/>
+<text x="{{c .X}}" y="{{$.PlotY}}" dx="4" dy="12">{{.Label}}</text>
+{{end}}{{with .Mark}}<line x1="{{$.PlotX}}" y1="{{c .Y}}" x2="{{$.PlotRight}}" y2="{{c .Y}}" stroke="#c00" stroke-dasharray="6 4"/>
 <text x="{{c .LabelX}}" y="{{c .Y}}" dy="-4" text-anchor="end" style="fill:#c00">{{.Label}}</text>
 {{end}}{{range .Curves}}<polyline fill="none" stroke="{{.Color}}" stroke-width="2" stroke-linejoin="round" points="{{.Points}}"><title>{{.Name}}</title></polyline>
 {{end}}{{with .Legend}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#fff" fill-opacity="0.9" stroke="#ccc"/>

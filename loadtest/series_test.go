@@ -109,11 +109,13 @@ func TestWriteHTMLTimeCharts(t *testing.T) {
 	a, b := fakeRun(t, "", 100, time.Second, time.Millisecond), fakeRun(t, "", 100, time.Second, time.Millisecond)
 	a.Series, b.Series = series(7, 8, 30, 9), series(5, 6, 6, 5)
 	var out bytes.Buffer
-	if err := WriteHTMLWith(&out, "t", []NamedSummary{{"fixed <p97>", a}, {"auto", b}}, HTMLOptions{TargetP99: 12 * time.Millisecond}); err != nil {
+	if err := WriteHTMLWith(&out, "t", []NamedSummary{{"fixed <p97>", a}, {"auto", b}}, HTMLOptions{TargetP99: 12 * time.Millisecond,
+		Events: []HTMLEvent{{At: 4 * time.Second, Label: "profile B"}}}); err != nil {
 		t.Fatal(err)
 	}
 	doc := out.String()
-	for _, want := range []string{"p99 over time", "extra load over time", "target 12 ms", `stroke-dasharray="6 4"`, "fixed &lt;p97&gt;"} {
+	for _, want := range []string{"p99 over time", "extra load over time", "target 12 ms", `stroke-dasharray="6 4"`,
+		"fixed &lt;p97&gt;", ">profile B<", "log scale"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q", want)
 		}

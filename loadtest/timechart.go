@@ -30,6 +30,13 @@ type timeChart struct {
 	LegendSwatchW, SwatchH float64
 	// Mark is a dashed horizontal line (a target), with its label; nil: none.
 	Mark *timeMark
+	// Events are dashed vertical lines, with their labels.
+	Events []timeEvent
+}
+
+type timeEvent struct {
+	X     float64
+	Label string
 }
 
 type timeMark struct {
@@ -42,6 +49,14 @@ type timeMark struct {
 type HTMLOptions struct {
 	// TargetP99 draws a dashed line at this latency on the p99-over-time chart.
 	TargetP99 time.Duration
+	// Events draw a dashed vertical line on the charts over time.
+	Events []HTMLEvent
+}
+
+// HTMLEvent is something that happened during the runs, At after their start.
+type HTMLEvent struct {
+	At    time.Duration
+	Label string
 }
 
 // seriesValue reads one value of a series point; false: the point has none.
@@ -59,38 +74,43 @@ func newTimeCharts(runs []NamedSummary, opts HTMLOptions) []*timeChart {
 		}
 		return 100 * *p.ExtraLoad, true
 	}
-	if c := newTimeChart(runs, "p99 over time", "p99 (ms)", p99, float64(opts.TargetP99)/float64(time.Millisecond)); c != nil {
+	if c := newTimeChart(runs, "p99 over time", "p99 (ms)", p99, float64(opts.TargetP99)/float64(time.Millisecond), true, opts.Events); c != nil {
 		out = append(out, c)
 	}
-	if c := newTimeChart(runs, "extra load over time: backend requests per request − 1", "extra load (%)", extra, 0); c != nil {
+	if c := newTimeChart(runs, "extra load over time: backend requests per request − 1", "extra load (%)", extra, 0, false, opts.Events); c != nil {
 		out = append(out, c)
 	}
 	return out
 }
 
-// newTimeChart lays out value over time for every run; mark > 0 draws a line at it.
-func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, mark float64) *timeChart {
-	tMax, yMax, any := 0.0, mark, false
+// newTimeChart lays out value over time for every run; mark > 0 draws a line at it,
+// events draw vertical lines. A chart whose values span more than logYRatio is drawn
+// on a log axis when logOK, so that a stall's spike does not flatten the rest.
+func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, mark float64, logOK bool, events []HTMLEvent) *timeChart {
+	tMax, yMin, yMax, any := 0.0, math.Inf(1), mark, false
 	for _, r := range runs {
 		for _, p := range r.Summary.Series {
 			if v, ok := value(p); ok {
 				any = true
 				tMax, yMax = max(tMax, p.T), max(yMax, v)
+				if v > 0 {
+					yMin = min(yMin, v)
+				}
 			}
 		}
 	}
 	if !any {
 		return nil
 	}
-	tMax = math.Max(niceStep(tMax), 1)
-	if yMax <= 0 {
-		yMax = 1
+	xstep := niceStep(max(tMax, 1) / 10)
+	tMax = math.Ceil(max(tMax, 1)/xstep) * xstep
+	ya := newYAxis(min(yMin, max(yMax, 1)), max(yMax, 1))
+	if !logOK && ya.log {
+		ya = newYAxis(max(yMax, 1), max(yMax, 1)) // linear from 0
 	}
-	ystep := niceStep(yMax / 5)
-	yTop := math.Ceil(yMax/ystep) * ystep
-	px := func(t float64) float64 { return padL + plotW*t/tMax }
-	py := func(v float64) float64 { return padT + (timeChartH-padT-padB)*(1-v/yTop) }
 	ph := timeChartH - padT - padB
+	px := func(t float64) float64 { return padL + plotW*min(t/tMax, 1) }
+	py := func(v float64) float64 { return padT + ph*(1-ya.frac(v)) }
 	c := &timeChart{
 		Title: title, YLabel: ylabel,
 		W: chartW, H: timeChartH, PlotX: padL, PlotY: padT, PlotW: plotW, PlotH: ph,
@@ -98,16 +118,25 @@ func newTimeChart(runs []NamedSummary, title, ylabel string, value seriesValue, 
 		XLabelX: padL + plotW/2, XLabelY: timeChartH - 8, YLabelY: padT + ph/2,
 		LegendSwatchW: legendSwatch, SwatchH: legendSwatch - 4,
 	}
-	for v := 0.0; v <= yTop+ystep/2; v += ystep {
-		c.YTicks = append(c.YTicks, chartYTick{Y: py(v), Label: fmtMS(v)})
+	if ya.log {
+		c.YLabel += ", log scale"
 	}
-	xstep := niceStep(tMax / 10)
+	for _, t := range ya.ticks {
+		tick := chartYTick{Y: py(t.v), Minor: t.minor}
+		if !t.minor {
+			tick.Label = fmtMS(t.v)
+		}
+		c.YTicks = append(c.YTicks, tick)
+	}
 	for t := 0.0; t <= tMax+xstep/2; t += xstep {
 		c.XTicks = append(c.XTicks, chartXTick{X: px(t), Label: fmt.Sprintf("%gs", t)})
 	}
-	c.addCurves(runs, value, func(t, v float64) string { return coord(px(t)) + "," + coord(py(min(v, yTop))) })
+	c.addCurves(runs, value, func(t, v float64) string { return coord(px(t)) + "," + coord(py(v)) })
 	if mark > 0 {
 		c.Mark = &timeMark{Y: py(mark), Label: "target " + fmtMS(mark) + " ms", LabelX: padL + plotW - 4}
+	}
+	for _, e := range events {
+		c.Events = append(c.Events, timeEvent{X: px(e.At.Seconds()), Label: e.Label})
 	}
 	return c
 }

@@ -163,6 +163,8 @@ func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
 	htmlFile := fs.String("html", "", "also write an HTML overlay of the runs to `FILE`")
 	title := fs.String("title", "hedgegate load test comparison", "HTML report title")
 	target := fs.Duration("target-p99", 0, "draw a dashed line at this p99 on the HTML report's p99-over-time chart")
+	var events eventFlags
+	fs.Var(&events, "event", "mark `AT=LABEL` (e.g. 90s=profile B) on the HTML report's charts over time (repeatable)")
 	if code, ok := fs.parse(args); !ok {
 		return code
 	}
@@ -174,13 +176,28 @@ func runLoadtestCompare(args []string, stdout, stderr io.Writer) int {
 		err = loadtest.WriteCompare(stdout, runs)
 	}
 	if err == nil && *htmlFile != "" {
-		err = writeHTMLFile(*htmlFile, *title, runs, loadtest.HTMLOptions{TargetP99: *target})
+		err = writeHTMLFile(*htmlFile, *title, runs, loadtest.HTMLOptions{TargetP99: *target, Events: events})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway loadtest compare: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// eventFlags collects repeatable -event AT=LABEL values.
+type eventFlags []loadtest.HTMLEvent
+
+func (e *eventFlags) String() string { return "" }
+
+func (e *eventFlags) Set(v string) error {
+	at, label, ok := strings.Cut(v, "=")
+	d, err := time.ParseDuration(strings.TrimSpace(at))
+	if !ok || err != nil || d < 0 {
+		return fmt.Errorf("want AT=LABEL with a duration AT, such as 90s=profile B; got %q", v)
+	}
+	*e = append(*e, loadtest.HTMLEvent{At: d, Label: strings.TrimSpace(label)})
+	return nil
 }
 
 func writeHTMLFile(path, title string, runs []loadtest.NamedSummary, opts loadtest.HTMLOptions) error {
