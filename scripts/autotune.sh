@@ -17,10 +17,12 @@
 # (from two windows after the switch), and p99 per window after the switch; then the
 # medians over ROUNDS rounds and the issue's three checks; and writes OUT/plot.html
 # (p99 and extra load over time for auto and the fixed percentile cheapest on A).
+# A phase's p99 is given two ways: the median of its windows' p99s (a window a build
+# on the same machine stalled does not decide it), and pooled over the phase.
 #
 # Loopback only; every process it starts is stopped on exit.
 #
-# Environment (defaults): BASE_PORT (21000: replicas on BASE_PORT..+2, gateway +10,
+# Environment (defaults): BASE_PORT (22000: replicas on BASE_PORT..+2, gateway +10,
 # admin +11), RATE (100 per route), WINDOW (10s, latency.window), PHASE_A (90s),
 # PHASE_B (60s), WARMUP (30s), SERIES (2s), SIGMA (0.3), TARGET (12ms), ROUNDS (3),
 # OUT (./autotune-out), PRIO (a command prefix for every process it starts, e.g.
@@ -28,7 +30,7 @@
 # processes less; empty by default).
 set -euo pipefail
 
-BASE_PORT=${BASE_PORT:-21000}
+BASE_PORT=${BASE_PORT:-22000}
 RATE=${RATE:-100}
 WINDOW=${WINDOW:-10s}
 PHASE_A=${PHASE_A:-90s}
@@ -115,10 +117,23 @@ EOF
 	} >"$work/gateway.yaml"
 }
 
+# median: the median of the numbers on stdin, one a line ("nan" for none).
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 # p99_between CSV T0 T1: p99 (ms) of the requests due in [T0, T1) seconds after the run's start.
 p99_between() {
 	awk -F, -v a="$2" -v b="$3" 'NR == 2 { t0 = $1 } NR > 1 { t = ($1 - t0) / 1e9; if (t >= a && t < b) print $2 }' "$1" |
 		sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } i = int(0.99 * NR + 0.5); if (i < 1) i = 1; printf "%.2f\n", v[i] / 1000 }'
+}
+
+# wp99_between CSV T0 T1: the median of the p99s of the windows in [T0, T1).
+wp99_between() {
+	local t=$2 vals=()
+	while [ "$(echo "$t + $W <= $3" | bc)" = 1 ]; do
+		vals+=("$(p99_between "$1" "$t" "$(echo "$t + $W" | bc)")")
+		t=$(echo "$t + $W" | bc)
+	done
+	printf '%s\n' "${vals[@]}" | median
 }
 
 # extra_between JSON T0 T1: the gateway's extra load over the series intervals in [T0, T1).
@@ -172,8 +187,10 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 	end=$(echo "$A + $B" | bc)
 	: >"$dir/figures.tsv"
 	for r in $ROUTES; do
-		printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$(p99_between "$dir/$r.csv" "$WU" "$A")" "$(extra_between "$dir/$r.json" "$WU" "$A")" \
-			"$(p99_between "$dir/$r.csv" "$b2" "$end")" "$(extra_between "$dir/$r.json" "$b2" "$end")" >>"$dir/figures.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" \
+			"$(wp99_between "$dir/$r.csv" "$WU" "$A")" "$(extra_between "$dir/$r.json" "$WU" "$A")" \
+			"$(wp99_between "$dir/$r.csv" "$b2" "$end")" "$(extra_between "$dir/$r.json" "$b2" "$end")" \
+			"$(p99_between "$dir/$r.csv" "$WU" "$A")" "$(p99_between "$dir/$r.csv" "$b2" "$end")" >>"$dir/figures.tsv"
 	done
 	: >"$dir/windows.tsv"
 	local k t0 t1 row
@@ -188,9 +205,9 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 		echo "$row" >>"$dir/windows.tsv"
 	done
 	echo
-	echo "round $n (p99 ms, extra load %): A after ${WARMUP}; B from two windows after the switch"
+	echo "round $n (p99 ms: median of the windows' p99s; extra load %): A after ${WARMUP}; B from two windows after the switch"
 	{
-		echo "route	A p99	A extra	B p99	B extra"
+		echo "route	A p99	A extra	B p99	B extra	A p99 pooled	B p99 pooled"
 		cat "$dir/figures.tsv"
 	} | column -t -s $'\t'
 	echo "round $n, per window after the switch (p99 ms / extra %):"
@@ -208,12 +225,10 @@ for n in $(seq "$ROUNDS"); do
 	round "$n"
 done
 
-# Medians over the rounds, per route and column.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 : >"$OUT/medians.tsv"
 for r in $ROUTES; do
 	row=$r
-	for col in 2 3 4 5; do
+	for col in 2 3 4 5 6 7; do
 		row+=$'\t'"$(for n in $(seq "$ROUNDS"); do awk -F'\t' -v r="$r" -v c="$col" '$1 == r { print $c }' "$OUT/round-$n/figures.tsv"; done | median)"
 	done
 	echo "$row" >>"$OUT/medians.tsv"
@@ -221,7 +236,7 @@ done
 echo
 echo "medians over $ROUNDS rounds (shared machine, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 {
-	echo "route	A p99	A extra	B p99	B extra"
+	echo "route	A p99	A extra	B p99	B extra	A p99 pooled	B p99 pooled"
 	cat "$OUT/medians.tsv"
 } | column -t -s $'\t'
 
