@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -184,8 +185,8 @@ func writeAuto(w io.Writer, a *server.AutoRoute) {
 			fmt.Fprintf(w, "auto keeps initial_delay %s for %s: %d samples, too few\n", fmtMS(r.HedgeDelayMS), r.Name, r.Samples)
 			continue
 		}
-		fmt.Fprintf(w, "auto chose %s for %s (delay %s): predicted p99 %s at %s extra\n", fmtPct(roundPct(r.HedgePercentile)),
-			r.Name, fmtMS(r.HedgeDelayMS), fmtMS(a.PredictedP99MS), fmtLoad(a.PredictedExtraLoad))
+		fmt.Fprintf(w, "auto chose %s for %s: predicted p99 %s at %s extra (delay %s)\n", fmtPct(roundPct(r.HedgePercentile)),
+			r.Name, fmtMSShort(a.PredictedP99MS), fmtLoad(a.PredictedExtraLoad), fmtMS(r.HedgeDelayMS))
 	}
 	var state string
 	switch {
@@ -205,6 +206,15 @@ func writeAuto(w io.Writer, a *server.AutoRoute) {
 		state += fmt.Sprintf("; aiming %s under the target for the overhead measured", fmtMS(a.OverheadMS))
 	}
 	fmt.Fprintf(w, "auto: %s\n", state)
+}
+
+// fmtMSShort writes milliseconds as the sentence in DESIGN.md does: three significant
+// digits at most, no trailing zeros, a space before the unit ("7.9 ms", "12.3 ms").
+func fmtMSShort(ms float64) string {
+	if ms >= 100 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return strconv.FormatFloat(ms, 'g', 3, 64) + " ms"
 }
 
 // roundPct rounds a percentile rank to what reads well: p93, p97.5, p99.9.

@@ -183,8 +183,8 @@ func TestTuneShowsWhatAutoChose(t *testing.T) {
 	}
 	for _, want := range []string{
 		"hedge.percentile auto {target_p99 12.0ms, max_extra_load 20.0%}",
-		"auto chose p95 for r1 (delay 3.30ms): predicted p99 7.90ms at 4.8% extra",
-		"auto chose p93 for r2 (delay 3.10ms): predicted p99 7.90ms at 4.8% extra",
+		"auto chose p95 for r1: predicted p99 7.9 ms at 4.8% extra (delay 3.30ms)",
+		"auto chose p93 for r2: predicted p99 7.9 ms at 4.8% extra (delay 3.10ms)",
 		"auto keeps initial_delay 10.0ms for r3: 12 samples, too few",
 		"auto: target met",
 	} {
