@@ -104,6 +104,10 @@ var rows = []row{{
 		description: "How long a hedge route waits on a replica before it sends the next attempt: the replica's hedge percentile, clamped.",
 		targets:     []target{{`max by (route, replica) (hedgegate_hedge_delay_seconds{` + onRoute + `, replica=~"$replica"})`, "{{route}} {{replica}}"}},
 	}, {
+		title: "Hedge percentile by route and replica", unit: "none",
+		description: "The percentile of the replica's latency its hedge delay is at: the configured one, or with hedge.percentile auto the tuner's choice this window (absent while the replica is on initial_delay).",
+		targets:     []target{{`max by (route, replica) (hedgegate_hedge_percentile{` + onRoute + `, replica=~"$replica"})`, "{{route}} {{replica}}"}},
+	}, {
 		title: "Replica failure ratio", unit: "percentunit",
 		description: "Attempts that ended in a 5xx, a connect failure, a reset or a timeout, over attempts that ended.",
 		targets: []target{{`sum by (replica) (rate(hedgegate_replica_failures_total{` + gw + `, replica=~"$replica"}` + rate + `))
@@ -113,6 +117,21 @@ var rows = []row{{
 		description: "Where attempts go: the picker steers away from slow or failing replicas.",
 		targets: []target{{`sum by (replica, kind) (rate(hedgegate_backend_requests_total{` + onRoute + `, replica=~"$replica"}` + rate + `))`,
 			"{{replica}} {{kind}}"}},
+	}},
+}, {
+	title: "Self-tuning hedges (hedge.percentile auto)",
+	panels: []panel{{
+		title: "Auto: predicted p99", unit: "s",
+		description: "The model's p99 for the delays the tuner put in force (gateway overhead not included): compare with the route's target_p99 and the measured p99 above.",
+		targets:     []target{{`max by (route) (hedgegate_hedge_predicted_p99_seconds{` + onRoute + `})`, "{{route}}"}},
+	}, {
+		title: "Auto: predicted extra load", unit: "percentunit",
+		description: "Extra attempts per request the model predicts for the delays in force: never above max_extra_load unless the cheapest delays the histograms vouch for already exceed it.",
+		targets:     []target{{`max by (route) (hedgegate_hedge_predicted_extra_load{` + onRoute + `})`, "{{route}}"}},
+	}, {
+		title: "Auto: target unmet", unit: "bool", stat: true,
+		description: "1 on a route whose tuner found no delays meeting target_p99 within max_extra_load (it took the cap's best), or none within the cap at all: the goal needs more budget or a faster replica set.",
+		targets:     []target{{`max by (route) (hedgegate_hedge_target_unmet{` + onRoute + `})`, "{{route}}"}},
 	}},
 }, {
 	title: "Quorum reads",

@@ -5,7 +5,8 @@
 # The load is arranged so that every panel has something true to show: a hedge route
 # in front of a replica with a tail (hedges win), a quorum route with a replica that
 # serves some keys one version behind (divergence), a replica that fails 5% of answers
-# (retries, failure ratio), a route with a tight budget (denials), bursts at a slow
+# (retries, failure ratio), a route with a tight budget (denials), a route with
+# hedge.percentile auto (the tuner's percentiles and predictions), bursts at a slow
 # replica past limits.max_inflight (shedding), a replica that stalls half way through
 # its bodies (truncated answers), three reloads, one of them refused, and a replica set
 # found in DNS (localhost's A record, from /etc/hosts: refreshes counted).
@@ -85,6 +86,12 @@ routes:
     replica_set: kv
     version: {header: X-Version}
     budget: {ratio: 1, min_per_second: 50}
+  - name: kv-auto                    # hedge.percentile auto: the tuner's percentile, predictions
+    match: "/auto/kv/{key}"
+    strip_prefix: /auto
+    replica_set: kv
+    hedge: {percentile: auto, auto: {target_p99: 10ms, max_extra_load: 0.2}}
+    budget: {ratio: 0.25, min_per_second: 10}
   - {name: slow, match: "/slow/kv/{key}", strip_prefix: /slow, replica_set: slow, timeout: 2s}
   - {name: cut, match: "/cut/kv/{key}", strip_prefix: /cut, replica_set: stall, timeout: 200ms}
   - {name: found, match: "/found/kv/{key}", strip_prefix: /found, replica_set: found}
@@ -123,6 +130,7 @@ loads=()
 load kv-get '/kv/{key}' 300 34s
 load kv-quorum '/q/kv/{key}' 100 34s
 load kv-tight '/tight/kv/{key}' 100 34s
+load kv-auto '/auto/kv/{key}' 100 34s
 load cut '/cut/kv/{key}' 5 34s -timeout 2s
 load found '/found/kv/{key}' 10 34s
 # Versions are 1000-1999 (+ an epoch): a floor of 1999 is above most keys' versions on
