@@ -23,6 +23,12 @@ import (
 // when empty).
 func autoPlan(t *testing.T, tr http.RoundTripper, window time.Duration, goal string, clamps string) (*Plan, *replicas.Set) {
 	t.Helper()
+	return simPlan(t, tr, window, "percentile: auto, auto: "+goal, clamps)
+}
+
+// simPlan is autoPlan with any hedge.percentile (and its auto goal): "percentile: 95".
+func simPlan(t *testing.T, tr http.RoundTripper, window time.Duration, percentile string, clamps string) (*Plan, *replicas.Set) {
+	t.Helper()
 	src := fmt.Sprintf(`latency: {window: %s, buckets: 3, min_samples: 50}
 replica_sets:
   s:
@@ -37,9 +43,9 @@ routes:
     replica_set: s
     timeout: 1s
     attempt_timeout: 1s
-    hedge: {percentile: auto, auto: %s, initial_delay: 10ms, %s, max_attempts: 3}
+    hedge: {%s, initial_delay: 10ms, %s, max_attempts: 3}
     budget: {ratio: 0.25, min_per_second: 0}
-`, window, goal, cmp.Or(clamps, "min_delay: 1ms, max_delay: 200ms"))
+`, window, percentile, cmp.Or(clamps, "min_delay: 1ms, max_delay: 200ms"))
 	cfg, err := config.Parse([]byte(src), "auto.yaml")
 	if err != nil {
 		t.Fatal(err)
