@@ -33,7 +33,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 //  2. On B, that fixed percentile misses the target; auto spends more, within its cap,
 //     and is back under the target from two windows after the switch.
 //  3. auto {max_extra_load: 0.05} alone on A: extra load ≤ 6%, and p99 within 10% of
-//     the best fixed percentile whose extra load was ≤ 6%.
+//     the best fixed percentile whose extra load was ≤ 6%; and on B, still ≤ 6%.
 func TestAutoAgainstFixedPercentiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 70,000 requests")
@@ -72,7 +72,7 @@ func TestAutoAgainstFixedPercentiles(t *testing.T) {
 			}
 		}
 		// Profile B, switched at a window's start, for auto and the cheapest fixed on A.
-		onB := []*contender{auto}
+		onB := []*contender{auto, capped}
 		if cheapest != nil {
 			onB = append(onB, cheapest)
 		}
@@ -113,6 +113,12 @@ func TestAutoAgainstFixedPercentiles(t *testing.T) {
 		}
 		if e := meanExtra(auto.b[2:]); e > 0.2 || e <= meanExtra(auto.a) {
 			t.Errorf("2. auto on B: extra %.2f%%; want more than on A (%.2f%%) and within the 20%% cap", 100*e, 100*meanExtra(auto.a))
+		}
+		// The cap holds through the change too: on B, hedging the 15% tail would cost
+		// three times the cap, so auto-cap must stop hedging it rather than keep A's
+		// delays (before the fix it kept them, at 18% extra, window after window).
+		if e := meanExtra(capped.b[2:]); e > 0.06 {
+			t.Errorf("auto-cap on B: extra %.2f%% from two windows after the switch, want ≤ 6%%", 100*e)
 		}
 		// 3.
 		if e := meanExtra(capped.a); e > 0.06 {

@@ -208,7 +208,18 @@ func (s *search) choose() *point {
 		}
 	}
 	best = s.descend(best, s.better)
-	if s.class(best) != 0 {
+	switch s.class(best) {
+	case 2:
+		// Over the cap, the samples past the censoring horizon are taken for answers
+		// that never came, so every delay past it predicts about the same load: the
+		// histograms cannot tell. Among those as cheap, the longest delays let the
+		// next windows see the tail they hide (else the delays in force stay, over
+		// the cap, window after window).
+		top := best
+		return s.descend(top, func(a, b *point) bool {
+			return a.load <= top.load+keepLoadGain && sumDelays(a) > sumDelays(b)
+		})
+	case 1:
 		return best
 	}
 	// Room: the lowest p99 within loadSlack of the least load (target form), or
@@ -269,7 +280,16 @@ func (s *search) keep(cur, best *point) bool {
 	case cc <= 1:
 		return float64(s.p99(cur)) <= float64(s.p99(best))*(1+keepLatencyGain)
 	}
-	return cur.load <= best.load+keepLoadGain
+	// Over the cap: stay only while no longer delays would look past the horizon.
+	return cur.load <= best.load+keepLoadGain && sumDelays(cur) >= sumDelays(best)
+}
+
+func sumDelays(p *point) int64 {
+	var sum int64
+	for _, d := range p.ds {
+		sum += d
+	}
+	return sum
 }
 
 // describe fills res with the point's delays, their ranks in the recorded

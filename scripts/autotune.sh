@@ -166,7 +166,8 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 			-q -json -out "$dir/$r.csv" >"$dir/$r.json" 2>"$dir/$r.err" &
 		load_pids+=($!)
 	done
-	sleep "$A"
+	sleep "$A" &
+	wait $! # in the background, so a signal to the script stops the run at once
 	curl -fsS "http://$ADMIN/debug/replicas" >"$dir/replicas-A.json"
 	"$gw" tune -admin "http://$ADMIN" -route auto >"$dir/tune-A.txt" 2>&1 || true
 	for i in 0 1 2; do
