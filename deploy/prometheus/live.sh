@@ -6,9 +6,9 @@
 # in front of a replica with a tail (hedges win), a quorum route with a replica that
 # serves some keys one version behind (divergence), a replica that fails 5% of answers
 # (retries, failure ratio), a route with a tight budget (denials), a route with
-# hedge.percentile auto (the tuner's percentiles and predictions), bursts at a slow
-# replica past limits.max_inflight (shedding), a replica that stalls half way through
-# its bodies (truncated answers), three reloads, one of them refused, and a replica set
+# hedge.percentile auto (the tuner's percentiles and predictions) and one whose target
+# no delay meets (target unmet), bursts at a slow replica past limits.max_inflight
+# (shedding), a replica that stalls half way through its bodies (truncated answers), three reloads, one of them refused, and a replica set
 # found in DNS (localhost's A record, from /etc/hosts: refreshes counted).
 #
 #   deploy/prometheus/live.sh              # ~40s of load; needs prometheus, promtool
@@ -92,6 +92,11 @@ routes:
     replica_set: kv
     hedge: {percentile: auto, auto: {target_p99: 10ms, max_extra_load: 0.2}}
     budget: {ratio: 0.25, min_per_second: 10}
+  - name: kv-auto-unmet              # a target no delay meets (the replicas' median is 1ms)
+    match: "/auto-unmet/kv/{key}"
+    strip_prefix: /auto-unmet
+    replica_set: kv
+    hedge: {percentile: auto, auto: {target_p99: 1ms, max_extra_load: 0.05}}
   - {name: slow, match: "/slow/kv/{key}", strip_prefix: /slow, replica_set: slow, timeout: 2s}
   - {name: cut, match: "/cut/kv/{key}", strip_prefix: /cut, replica_set: stall, timeout: 200ms}
   - {name: found, match: "/found/kv/{key}", strip_prefix: /found, replica_set: found}
@@ -131,6 +136,7 @@ load kv-get '/kv/{key}' 300 34s
 load kv-quorum '/q/kv/{key}' 100 34s
 load kv-tight '/tight/kv/{key}' 100 34s
 load kv-auto '/auto/kv/{key}' 100 34s
+load kv-auto-unmet '/auto-unmet/kv/{key}' 10 34s
 load cut '/cut/kv/{key}' 5 34s -timeout 2s
 load found '/found/kv/{key}' 10 34s
 # Versions are 1000-1999 (+ an epoch): a floor of 1999 is above most keys' versions on
