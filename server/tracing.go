@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +35,7 @@ type tracing struct {
 	tracer   trace.Tracer
 	sampler  *ratioSampler
 	exporter *loggedExporter
+	batcher  sdktrace.SpanProcessor // set by start
 	prop     propagation.TraceContext
 	endpoint string // where spans go, for logs ("" for an exporter given in Options)
 	started  atomic.Bool
@@ -90,25 +93,48 @@ func (t *tracing) start(log *slog.Logger) {
 	}
 	// The SDK's batch processor: its queue is bounded (2048 spans, OTEL_BSP_* to
 	// change), and a full queue drops spans rather than slowing a request.
-	t.provider.RegisterSpanProcessor(sdktrace.NewBatchSpanProcessor(t.exporter))
+	t.batcher = sdktrace.NewBatchSpanProcessor(t.exporter)
+	t.provider.RegisterSpanProcessor(t.batcher)
 	log.Info("tracing: exporting spans by OTLP/HTTP", "endpoint", t.endpoint,
 		"sample_ratio", t.sampler.ratio())
 }
 
+// abortWait is how long shutdown waits, once ctx has ended and the export running
+// was cancelled, for the batch processor to stop: an exporter that honours its
+// context returns at once; one that does not is left behind rather than holding
+// the gateway's exit.
+const abortWait = time.Second
+
 // shutdown exports the spans still queued and stops the exporter, giving up when ctx
-// ends: an export still running then is cancelled.
+// ends: an export still running then is cancelled, and shutdown returns once the
+// processor has stopped (or abortWait later).
 func (t *tracing) shutdown(ctx context.Context) error {
 	if t == nil {
 		return nil
 	}
-	stop := context.AfterFunc(ctx, t.exporter.abort)
-	defer stop()
-	err := t.provider.Shutdown(ctx)
-	if !t.started.Load() {
+	if t.batcher == nil {
 		// No processor owned the exporter.
-		err = errors.Join(err, t.exporter.Shutdown(ctx))
+		return errors.Join(t.provider.Shutdown(ctx), t.exporter.Shutdown(ctx))
 	}
-	return err
+	// The processor itself, not the provider: the provider's Shutdown returns at
+	// once, shutting no processor down, when ctx has already ended (a drain that
+	// used its whole timeout), and the queue, its goroutine and the exporter would
+	// be left running.
+	err := t.batcher.Shutdown(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Cancelled here, after Shutdown returned, rather than by
+		// context.AfterFunc(ctx): that runs the abort in a goroutine started after
+		// ctx.Done is closed, and the stop deferred by a return on ctx.Done could
+		// win the race and leave the export running for the processor's 30s.
+		t.exporter.abort()
+		select {
+		case <-t.exporter.shut:
+		case <-time.After(abortWait):
+			err = fmt.Errorf("%w; the exporter had not returned %s after its export was cancelled", err, abortWait)
+		}
+	}
+	// Its processor stopped, the provider only marks itself shut.
+	return errors.Join(err, t.provider.Shutdown(context.Background()))
 }
 
 // flushTraces is Serve's last step: the spans of the requests the drain served go
@@ -189,11 +215,20 @@ type loggedExporter struct {
 	failing  atomic.Bool
 	stopped  context.Context
 	abort    context.CancelFunc
+	shut     chan struct{} // closed when Shutdown has returned
+	shutOnce sync.Once
 }
 
 func newLoggedExporter(e sdktrace.SpanExporter, endpoint string, log *slog.Logger) *loggedExporter {
 	ctx, abort := context.WithCancel(context.Background())
-	return &loggedExporter{SpanExporter: e, endpoint: endpoint, log: log, stopped: ctx, abort: abort}
+	return &loggedExporter{SpanExporter: e, endpoint: endpoint, log: log, stopped: ctx, abort: abort,
+		shut: make(chan struct{})}
+}
+
+// Shutdown is the batch processor's last call, after its last export.
+func (e *loggedExporter) Shutdown(ctx context.Context) error {
+	defer e.shutOnce.Do(func() { close(e.shut) })
+	return e.SpanExporter.Shutdown(ctx)
 }
 
 func (e *loggedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {

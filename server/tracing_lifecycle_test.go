@@ -129,7 +129,8 @@ func (l *logBuffer) String() string {
 
 // The spans queued at shutdown are exported as the gateway stops, and an exporter
 // that cannot deliver them does not hold the shutdown past the drain's timeout: its
-// export is cancelled, and the loss is logged.
+// export is cancelled, and has returned by the time the gateway has stopped, and the
+// loss is logged.
 func TestShutdownFlushIsBoundedByTheDrain(t *testing.T) {
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`shutdown: {drain_delay: 0s, timeout: 200ms}
 tracing: {sample_ratio: 1}
@@ -165,8 +166,8 @@ routes:
 		if err == nil {
 			t.Error("the export ended without its context ending")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stuck export was never cancelled")
+	default: // shutdown returns once the cancelled export has
+		t.Fatal("the stuck export was still running when the gateway had stopped")
 	}
 	if !strings.Contains(logs.String(), "spans still queued at the end of shutdown were dropped") {
 		t.Errorf("the lost spans were not logged:\n%s", logs.String())
