@@ -133,8 +133,15 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 			}
 		case <-r.timer.fired():
 			r.timer.stop()
-			r.sched.wake(r)
+			if ctx.Err() == nil {
+				r.sched.wake(r)
+			}
 		case <-ctx.Done():
+		}
+		// Once the request's context has ended the outcome is expired's, whichever
+		// ready case select took: the attempts' contexts are its children, so their
+		// failures may come ahead of ctx.Done, and must not turn a 504 into a 502.
+		if ctx.Err() != nil {
 			return r.coll.expired(r)
 		}
 		if r.open == 0 && !r.timer.armed() {
@@ -144,22 +151,33 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 }
 
 // take hands one event to the strategy: an ended attempt to the collector, and to the
-// scheduler when that did not decide; a slow one to the scheduler alone.
+// scheduler when that did not decide; a slow one to the scheduler alone. Once the
+// request's context has ended, the scheduler sends nothing more, and an attempt that
+// brought no answer is not collected: it most likely ended with the request, and
+// had select taken ctx.Done first it would not have been (a quorum would count it a
+// failed vote and refuse, where the deadline cut it off).
 func (r *run) take(ev event) (*Result, error, bool) {
 	a := ev.a
+	ended := r.ctx.Err() != nil
 	if ev.slow {
-		if !a.received {
+		if !a.received && !ended {
 			r.sched.slow(r, a)
 		}
 		return nil, nil, false
 	}
 	r.open--
 	a.received = true
+	if ended && a.resp == nil {
+		return nil, nil, false
+	}
 	r.checkVersion(a)
+	// An answer that came is served, even once the request's context has ended.
 	if res, err, done := r.coll.collect(r, a); done {
 		return res, err, true
 	}
-	r.sched.ended(r, a)
+	if !ended {
+		r.sched.ended(r, a)
+	}
 	return nil, nil, false
 }
 
