@@ -97,6 +97,12 @@ func (r *Replica) Close() {
 // Latency returns the replica's rolling latency histogram.
 func (r *Replica) Latency() *latency.Window { return r.lat }
 
+// Counts returns the attempts that ended, of every verdict, and those that failed:
+// Stats without the latency window's copy, for a metrics scrape.
+func (r *Replica) Counts() (requests, failures uint64) {
+	return r.requests.Load(), r.failures.Load()
+}
+
 // Inflight returns the number of attempts begun and not yet ended.
 func (r *Replica) Inflight() int64 { return r.inflight.Load() }
 

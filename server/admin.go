@@ -341,16 +341,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.state.Load()
 	for _, set := range st.sets {
 		for _, rep := range set.Replicas {
-			snap := rep.Latency().Snapshot()
 			label := st.replicaLabel[rep]
-			stats := rep.Stats()
+			requests, failures := rep.Counts()
 			ch <- prometheus.MustNewConstMetric(replicaAttemptsDesc, prometheus.CounterValue,
-				float64(stats.Requests), label)
+				float64(requests), label)
 			ch <- prometheus.MustNewConstMetric(replicaFailuresDesc, prometheus.CounterValue,
-				float64(stats.Failures), label)
+				float64(failures), label)
+			// The window's cached merge (what hedge delays read), not a fresh copy: a
+			// copy is a whole HDR histogram per replica, merged under the lock every
+			// attempt records into, and frequent scrapes of many replicas made those
+			// copies a CPU and GC burst that stalled requests.
 			for _, q := range quantiles {
 				ch <- prometheus.MustNewConstMetric(replicaLatencyDesc, prometheus.GaugeValue,
-					snap.Quantile(q.percent).Seconds(), label, q.label)
+					rep.Latency().Quantile(q.percent).Seconds(), label, q.label)
 			}
 		}
 	}
