@@ -227,9 +227,9 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.3g/s", v)
 	case "bool":
 		if v != 0 {
-			return "1 (refused)"
+			return "1 (true)"
 		}
-		return "0"
+		return "0 (false)"
 	}
 	return fmt.Sprintf("%.3g", v)
 }

@@ -31,7 +31,7 @@ func TestRenderDrawsEverySeriesOnItsPanel(t *testing.T) {
 	if n := strings.Count(page, `<polyline `); n != 3 {
 		t.Errorf("%d line segments, want 3", n)
 	}
-	for _, want := range []string{"kv-get", "kv-quorum", "1 (refused)", "No data", "Hedge win rate"} {
+	for _, want := range []string{"kv-get", "kv-quorum", "1 (true)", "No data", "Hedge win rate"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
