@@ -106,9 +106,11 @@ func (a *attempt) verdictFor(f failureKind) replicas.Verdict {
 }
 
 // attemptRequest copies the template for one replica: own context, own URL, own body
-// reader, so concurrent attempts share nothing mutable.
+// reader. The header is the template's, shared by every attempt: a RoundTripper does
+// not change its request, and one that adds headers (tracing's propagator) copies it
+// first. A copy per attempt was a tenth of a proxied request's allocations.
 func attemptRequest(ctx context.Context, rep *replicas.Replica, tmpl *http.Request, body []byte) *http.Request {
-	req := tmpl.Clone(ctx)
+	req := tmpl.WithContext(ctx)
 	u := *rep.URL
 	u.Path = joinPath(rep.URL.Path, tmpl.URL.Path)
 	if tmpl.URL.RawPath != "" {
@@ -167,10 +169,10 @@ func drainClose(body io.ReadCloser) {
 	body.Close()
 }
 
-// bufferedResponse is resp with body, already read, as its body.
+// bufferedResponse is resp with body, already read, as its body. The header is
+// resp's own: the attempt's answer, which nothing reads after it is decided.
 func bufferedResponse(resp *http.Response, body []byte) *http.Response {
 	out := *resp
-	out.Header = resp.Header.Clone()
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
 	return &out

@@ -218,7 +218,7 @@ func serveBuffered(res *Result, a *attempt, head bool) *Result {
 		return res
 	}
 	resp := bufferedResponse(a.resp, a.body)
-	resp.Header.Set("Content-Length", strconv.Itoa(len(a.body)))
+	resp.Header["Content-Length"] = []string{strconv.Itoa(len(a.body))}
 	if head {
 		resp.Body = http.NoBody
 	}

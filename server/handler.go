@@ -140,7 +140,7 @@ func failed(w http.ResponseWriter, route string, err error) outcome {
 
 // routeTimeout is the route's timeout, shortened by the client's X-Request-Timeout.
 func routeTimeout(r *http.Request, timeout time.Duration) (time.Duration, error) {
-	v := r.Header.Get(RequestTimeoutHeader)
+	v := first(r.Header, RequestTimeoutHeader)
 	if v == "" {
 		return timeout, nil
 	}
@@ -190,7 +190,9 @@ func readBody(w http.ResponseWriter, r *http.Request, deadline time.Time, limit 
 // forwardRequest is the request the engine copies for each attempt: the normalized
 // path with strip_prefix removed, end-to-end headers only, X-Forwarded-* as the trust
 // model says, and HTTP/1.1 keep-alive whatever the client used (its Connection: close
-// or HTTP/1.0 is about its own connection, not the pooled one to the replica).
+// or HTTP/1.0 is about its own connection, not the pooled one to the replica). A
+// shallow copy of r with its own URL and header: nothing in it is changed after, so
+// it shares the rest (r.Clone's deep copy was a tenth of the request's allocations).
 func forwardRequest(ctx context.Context, r *http.Request, prefix string, st *state) (*http.Request, error) {
 	u := r.URL
 	if prefix != "" {
@@ -200,13 +202,13 @@ func forwardRequest(ctx context.Context, r *http.Request, prefix string, st *sta
 		}
 		u = stripped
 	}
-	out := r.Clone(ctx)
-	out.URL.Path, out.URL.RawPath = u.Path, u.RawPath
+	out := r.WithContext(ctx)
+	ou := *r.URL
+	ou.Path, ou.RawPath = u.Path, u.RawPath
+	out.URL = &ou
 	out.Close = false
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
-	removeHopHeaders(out.Header)
-	out.Header.Del(RequestTimeoutHeader)
-	addForwarded(out.Header, r, st.trusted)
+	out.Header = forwardHeaders(r, st.trusted)
 	return out, nil
 }
 
@@ -221,21 +223,22 @@ func (s *Server) answer(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	resp := res.Response
 	h := w.Header()
 	copyEndToEnd(h, resp.Header)
-	if resp.ContentLength >= 0 && h.Get("Content-Length") == "" && r.Method != http.MethodHead {
-		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	// Canonical names, set in the map directly (headers.go).
+	if resp.ContentLength >= 0 && first(h, "Content-Length") == "" && r.Method != http.MethodHead {
+		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
-	h.Set(ReplicaHeader, res.Replica)
-	h.Set(AttemptsHeader, strconv.Itoa(res.Sent))
+	h[ReplicaHeader] = []string{res.Replica}
+	h[AttemptsHeader] = []string{strconv.Itoa(res.Sent)}
 	if rt.plan.Versioned() {
 		// The gateway's word, never a replica's: absent when the answer carried none.
-		h.Del(hedge.VersionHeader)
+		delete(h, hedge.VersionHeader)
 		if res.Version != "" {
-			h.Set(hedge.VersionHeader, res.Version)
+			h[hedge.VersionHeader] = []string{res.Version}
 		}
 	}
 	if q := res.Quorum; q != nil {
-		h.Set("X-Quorum", strconv.Itoa(q.Agreeing)+"/"+strconv.Itoa(q.Asked))
-		h.Set("X-Quorum-Version", q.Version)
+		h["X-Quorum"] = []string{strconv.Itoa(q.Agreeing) + "/" + strconv.Itoa(q.Asked)}
+		h["X-Quorum-Version"] = []string{q.Version}
 	}
 	conn := http.NewResponseController(w)
 	// net/http does not reset a write deadline for the next request on this

@@ -265,9 +265,14 @@ type tracePropagator struct {
 func (t tracePropagator) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		// The engine builds a fresh request, headers included, for every attempt
-		// (hedge's attemptRequest) and never reuses it: setting headers here touches
-		// nothing anyone else reads.
+		// The engine's attempts share one header (hedge's attemptRequest), and a
+		// RoundTripper must not change its request: set them on a copy.
+		out := *req
+		out.Header = req.Header.Clone()
+		if out.Header == nil {
+			out.Header = http.Header{}
+		}
+		req = &out
 		req.Header.Del("Tracestate") // Inject sets it only when there is one
 		t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
