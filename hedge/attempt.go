@@ -124,8 +124,8 @@ func attemptRequest(ctx context.Context, rep *replicas.Replica, tmpl *http.Reque
 	req.Host = ""
 	req.RequestURI = ""
 	if len(body) > 0 {
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body = newBufferedBody(body)
+		req.GetBody = func() (io.ReadCloser, error) { return newBufferedBody(body), nil }
 		req.ContentLength = int64(len(body))
 	} else {
 		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
@@ -173,10 +173,22 @@ func drainClose(body io.ReadCloser) {
 // resp's own: the attempt's answer, which nothing reads after it is decided.
 func bufferedResponse(resp *http.Response, body []byte) *http.Response {
 	out := *resp
-	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.Body = newBufferedBody(body)
 	out.ContentLength = int64(len(body))
 	return &out
 }
+
+// bufferedBody is a body already read whole: one allocation where
+// io.NopCloser(bytes.NewReader(b)) makes two.
+type bufferedBody struct{ bytes.Reader }
+
+func newBufferedBody(b []byte) *bufferedBody {
+	body := new(bufferedBody)
+	body.Reset(b)
+	return body
+}
+
+func (*bufferedBody) Close() error { return nil }
 
 // reports describes every attempt; call it only once no attempt goroutine runs.
 func (r *run) reports() []AttemptReport {

@@ -61,7 +61,7 @@ func (p *Plan) readBody(a *attempt, resp *http.Response, headAnswer bool) (head 
 	}
 	resp.Body.Close() // read to its end: the connection is back in the pool already
 	a.body = b
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.Body = newBufferedBody(b)
 	return nil, false, nil
 }
 

@@ -154,9 +154,11 @@ func routeTimeout(r *http.Request, timeout time.Duration) (time.Duration, error)
 // readBody buffers the request body, bounded by limit and by the deadline: a client
 // that trickles its body must not hold a slot of max_inflight past it. nil: no body.
 func readBody(w http.ResponseWriter, r *http.Request, deadline time.Time, limit int64) ([]byte, error) {
-	tooLarge := refuse(refuseBodyTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+	tooLarge := func() error {
+		return refuse(refuseBodyTooLarge, "request body larger than limits.max_request_body_bytes ("+strconv.FormatInt(limit, 10)+")")
+	}
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
@@ -171,7 +173,7 @@ func readBody(w http.ResponseWriter, r *http.Request, deadline time.Time, limit 
 	var netErr net.Error
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, tooLarge
+		return nil, tooLarge()
 	case errors.As(err, &netErr) && netErr.Timeout():
 		if r.ProtoMajor == 1 {
 			// The rest of the body may still come: close rather than have net/http

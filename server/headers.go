@@ -82,14 +82,20 @@ func forwardHeaders(in *http.Request, trusted []netip.Prefix) http.Header {
 		out["X-Forwarded-Host"] = []string{in.Host}
 	}
 	if first(out, "X-Forwarded-Proto") == "" {
-		proto := "http"
+		out["X-Forwarded-Proto"] = protoHTTP
 		if in.TLS != nil {
-			proto = "https"
+			out["X-Forwarded-Proto"] = protoHTTPS
 		}
-		out["X-Forwarded-Proto"] = []string{proto}
 	}
 	return out
 }
+
+// The X-Forwarded-Proto values, shared by every request: len == cap, so an append
+// to a header's values copies them, and nothing writes into a header's slice.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
 
 // first is h's first value for the canonical key, as Header.Get without canonicalizing.
 func first(h http.Header, key string) string {

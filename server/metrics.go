@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,18 @@ type metrics struct {
 	reloads         *prometheus.CounterVec
 	reloadError     prometheus.Gauge
 	discovery       *prometheus.CounterVec
+
+	// The series observe touches, resolved once each: WithLabelValues hashes and
+	// checks its labels on every call, and the status code's text was an allocation
+	// per request. Routes and codes are few, so these only grow to a handful.
+	seriesMu  sync.RWMutex
+	byCode    map[requestSeries]prometheus.Counter
+	durations map[string]prometheus.Observer
+}
+
+type requestSeries struct {
+	route string
+	code  int
 }
 
 func newMetrics() *metrics {
@@ -116,8 +129,22 @@ func newMetrics() *metrics {
 
 // observe records one answered client request.
 func (m *metrics) observe(route string, code int, elapsed time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+	key := requestSeries{route, code}
+	m.seriesMu.RLock()
+	requests, duration := m.byCode[key], m.durations[route]
+	m.seriesMu.RUnlock()
+	if requests == nil || duration == nil {
+		requests = m.requests.WithLabelValues(route, strconv.Itoa(code))
+		duration = m.duration.WithLabelValues(route)
+		m.seriesMu.Lock()
+		if m.byCode == nil {
+			m.byCode, m.durations = map[requestSeries]prometheus.Counter{}, map[string]prometheus.Observer{}
+		}
+		m.byCode[key], m.durations[route] = requests, duration
+		m.seriesMu.Unlock()
+	}
+	requests.Inc()
+	duration.Observe(elapsed.Seconds())
 }
 
 // routeObserver is one route's hedge.Observer. Its backend counters are resolved once
