@@ -86,7 +86,7 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(pc.conn)
-	err := req.Write(bw)
+	err := writeRequest(bw, req)
 	if err == nil {
 		err = bw.Flush()
 	}
