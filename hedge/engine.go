@@ -404,25 +404,34 @@ func (r *run) outcomeOf(a *attempt) AttemptOutcome {
 }
 
 // engineTimer is a stoppable one-shot timer whose channel is nil while disarmed, so a
-// select on it simply never fires.
-type engineTimer struct{ t *time.Timer }
+// select on it simply never fires. One time.Timer serves every arming of a request:
+// since Go 1.23 a stopped or reset timer delivers no stale tick, and a new timer per
+// hedge was two allocations each time.
+type engineTimer struct {
+	t  *time.Timer
+	on bool // armed: t runs and its channel is selected on
+}
 
 func (t *engineTimer) arm(d time.Duration) {
-	t.stop()
-	t.t = time.NewTimer(d)
+	if t.t == nil {
+		t.t = time.NewTimer(d)
+	} else {
+		t.t.Reset(d)
+	}
+	t.on = true
 }
 
 func (t *engineTimer) stop() {
-	if t.t != nil {
+	if t.on {
 		t.t.Stop()
-		t.t = nil
+		t.on = false
 	}
 }
 
-func (t *engineTimer) armed() bool { return t.t != nil }
+func (t *engineTimer) armed() bool { return t.on }
 
 func (t *engineTimer) fired() <-chan time.Time {
-	if t.t == nil {
+	if !t.on {
 		return nil
 	}
 	return t.t.C

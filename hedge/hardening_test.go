@@ -105,3 +105,21 @@ func TestBufferedChunkedBodyIsSentWithItsLength(t *testing.T) {
 			res.Response.StatusCode, strings.TrimSpace(body))
 	}
 }
+
+// A buffered answer keeps the replica's Content-Length only when it says the length
+// read, in canonical form; otherwise the gateway writes the real one.
+func TestDeclaresLength(t *testing.T) {
+	for _, tc := range []struct {
+		vals []string
+		n    int
+		want bool
+	}{
+		{[]string{"65"}, 65, true}, {[]string{"0"}, 0, true}, {[]string{"065"}, 65, false},
+		{[]string{"64"}, 65, false}, {[]string{"65", "65"}, 65, false}, {nil, 0, false},
+		{[]string{"+65"}, 65, false}, {[]string{" 65"}, 65, false}, {[]string{""}, 0, false},
+	} {
+		if got := declaresLength(http.Header{"Content-Length": tc.vals}, tc.n); got != tc.want {
+			t.Errorf("declaresLength(%q, %d) = %v, want %v", tc.vals, tc.n, got, tc.want)
+		}
+	}
+}

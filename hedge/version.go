@@ -213,17 +213,40 @@ func asGet(req *http.Request, needsBody bool) (send *http.Request, head bool) {
 
 // serveBuffered makes res serve a's body as the attempt read it, with its length, or
 // only its headers for a HEAD sent as a GET; an answer still streaming is left alone.
+// The attempt's own response is served, changed in place: nothing reads it after it
+// is decided, and a copy of it, of its body reader and of its length's text were
+// three allocations per request.
 func serveBuffered(res *Result, a *attempt, head bool) *Result {
 	if a.body == nil {
 		return res
 	}
-	resp := bufferedResponse(a.resp, a.body)
-	resp.Header["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+	resp := a.resp
+	if b, ok := resp.Body.(*bufferedBody); !ok || b.Len() != len(a.body) {
+		resp.Body = newBufferedBody(a.body) // not the unread reader readBody left
+	}
+	resp.ContentLength = int64(len(a.body))
+	if !declaresLength(resp.Header, len(a.body)) {
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+	}
 	if head {
 		resp.Body = http.NoBody
 	}
 	res.Response = resp
 	return res
+}
+
+// declaresLength: h's Content-Length is n, as one value.
+func declaresLength(h http.Header, n int) bool {
+	vv := h["Content-Length"]
+	if len(vv) != 1 {
+		return false
+	}
+	v, err := strconv.ParseUint(vv[0], 10, 63)
+	if err != nil {
+		return false
+	}
+	canonical := vv[0][0] != '0' || vv[0] == "0" // ParseUint takes 065 too
+	return canonical && v == uint64(n)
 }
 
 // firstAnswerRead is how much of each answer hedge and parallel read: up to the

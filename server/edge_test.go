@@ -394,3 +394,17 @@ func TestAlreadyCleanAgreesWithTheRule(t *testing.T) {
 		}
 	}
 }
+
+// The X-Forwarded-For text taken from RemoteAddr is the address's own text.
+func TestPeerTextIsTheAddressText(t *testing.T) {
+	for _, remote := range []string{"127.0.0.1:5000", "10.1.2.3:1", "[::ffff:10.1.2.3]:80", "[::1]:9",
+		"[fe80::1%eth0]:80", "[2001:db8::1]:443", "255.255.255.255:65535"} {
+		peer, ok := peerAddr(remote)
+		if !ok {
+			t.Fatalf("%s: not an address", remote)
+		}
+		if got, want := peerText(remote, peer), peer.String(); got != want {
+			t.Errorf("peerText(%s) = %q, want %q", remote, got, want)
+		}
+	}
+}

@@ -230,7 +230,7 @@ func (s *Server) answer(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
 	h[ReplicaHeader] = []string{res.Replica}
-	h[AttemptsHeader] = []string{strconv.Itoa(res.Sent)}
+	h[AttemptsHeader] = attemptsValue(res.Sent)
 	if rt.plan.Versioned() {
 		// The gateway's word, never a replica's: absent when the answer carried none.
 		delete(h, hedge.VersionHeader)
@@ -309,4 +309,20 @@ func (s *Server) cutShort(ctx context.Context, r *http.Request, route, replica s
 	s.metrics.truncated.WithLabelValues(route).Inc()
 	s.log.Warn("answer cut short; aborted to the client (HTTP/1: its connection, HTTP/2: its stream)",
 		"route", route, "replica", replica, "proto", r.Proto, "reason", reason)
+}
+
+// attemptsValues are X-Hedgegate-Attempts' values for the usual counts, shared by
+// every answer (len == cap: an append copies; nothing writes into them).
+var attemptsValues = func() (v [9][]string) {
+	for n := range v {
+		v[n] = []string{strconv.Itoa(n)}
+	}
+	return v
+}()
+
+func attemptsValue(n int) []string {
+	if n >= 0 && n < len(attemptsValues) {
+		return attemptsValues[n]
+	}
+	return []string{strconv.Itoa(n)}
 }

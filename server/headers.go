@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -72,7 +73,7 @@ func forwardHeaders(in *http.Request, trusted []netip.Prefix) http.Header {
 		out[k] = vv[:len(vv):len(vv)]
 	}
 	if ok {
-		xff := peer.String()
+		xff := peerText(in.RemoteAddr, peer)
 		if prior := out["X-Forwarded-For"]; len(prior) > 0 {
 			xff = strings.Join(prior, ", ") + ", " + xff
 		}
@@ -113,6 +114,17 @@ func peerAddr(remote string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return ap.Addr().Unmap(), true
+}
+
+// peerText is peer as text: for IPv4 the host part of remote itself, which is the
+// same text without an allocation per request.
+func peerText(remote string, peer netip.Addr) string {
+	if peer.Is4() {
+		if host, _, err := net.SplitHostPort(remote); err == nil && len(host) <= len("255.255.255.255") && !strings.ContainsAny(host, ":%") {
+			return host
+		}
+	}
+	return peer.String()
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
