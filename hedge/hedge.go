@@ -119,9 +119,9 @@ type percentileDelay struct {
 }
 
 func (d *percentileDelay) delay(rep *replicas.Replica) time.Duration {
-	w := rep.Latency()
-	if w.Count() < d.minSamples {
+	q, ok := rep.Latency().QuantileOf(d.percentile, d.minSamples)
+	if !ok {
 		return d.initial
 	}
-	return min(max(w.Quantile(d.percentile), d.minimum), d.maximum)
+	return min(max(q, d.minimum), d.maximum)
 }

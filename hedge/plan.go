@@ -270,10 +270,10 @@ func (p *Plan) AttemptTimeout(rep *replicas.Replica) time.Duration {
 	if p.mode.autoTimeoutIsRoute {
 		return p.timeout
 	}
-	w := rep.Latency()
-	if w.Count() < max(p.minSamples, autoTimeoutMinSamples) {
+	q, ok := rep.Latency().QuantileOf(99.9, max(p.minSamples, autoTimeoutMinSamples))
+	if !ok {
 		return p.timeout
 	}
-	padded := time.Duration(float64(w.Quantile(99.9)) * autoTimeoutPadding)
+	padded := time.Duration(float64(q) * autoTimeoutPadding)
 	return min(max(padded, autoTimeoutFloor), p.timeout)
 }

@@ -160,6 +160,19 @@ func (w *Window) Quantile(p float64) time.Duration {
 	return time.Duration(v) * time.Microsecond
 }
 
+// QuantileOf returns the p-th percentile as Quantile does, and ok false (and 0) when
+// the window holds fewer than minCount samples: Count and Quantile from one look at
+// the snapshot, as the hedge delay and the attempt timeout ask on every attempt.
+func (w *Window) QuantileOf(p float64, minCount int64) (d time.Duration, ok bool) {
+	w.fresh()
+	w.cmu.RLock()
+	defer w.cmu.RUnlock()
+	if w.cache.h.TotalCount() < minCount {
+		return 0, false
+	}
+	return time.Duration(w.cache.quantile(p)) * time.Microsecond, true
+}
+
 // Count returns the number of samples in the rolling window, from the same cached
 // snapshot as Quantile.
 func (w *Window) Count() int64 {

@@ -71,6 +71,22 @@ func TestQuantiles(t *testing.T) {
 	}
 }
 
+// QuantileOf is Quantile, refused below its sample count.
+func TestQuantileOf(t *testing.T) {
+	w := NewWindow(10*time.Second, 6, newFakeClock().Now)
+	for i := 1; i <= 100; i++ {
+		w.Record(time.Duration(i) * time.Millisecond)
+	}
+	if d, ok := w.QuantileOf(50, 101); ok || d != 0 {
+		t.Errorf("QuantileOf(50, 101) over 100 samples = %v, %v; want 0, false", d, ok)
+	}
+	for _, least := range []int64{0, 100} {
+		if d, ok := w.QuantileOf(90, least); !ok || d != w.Quantile(90) {
+			t.Errorf("QuantileOf(90, %d) = %v, %v; want %v, true", least, d, ok, w.Quantile(90))
+		}
+	}
+}
+
 func TestClamp(t *testing.T) {
 	w := NewWindow(time.Second, 2, newFakeClock().Now)
 	w.Record(-time.Second)
