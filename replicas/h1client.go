@@ -18,9 +18,11 @@ import (
 // gateway's CPU. Here the caller's goroutine writes the request and reads the answer's
 // headers itself, and whoever reads the body reads it straight off the connection.
 //
-// The framing is the standard library's: (*http.Request).Write into a pooled
-// bufio.Writer, http.ReadResponse from the connection's own bufio.Reader. What this
-// file adds is the connection's life:
+// The framing of answers is the standard library's: http.ReadResponse from the
+// connection's own bufio.Reader. A request goes into a pooled bufio.Writer through
+// writeRequest (h1write.go): the bytes (*http.Request).Write would send for the
+// bodiless keep-alive requests the engine sends, and Request.Write itself for any
+// other. What this file adds is the connection's life:
 //
 //   - cancellation closes the connection (context.AfterFunc on the request's
 //     context), while the headers or the body are read alike;
