@@ -321,6 +321,17 @@ func TestRecentReadsCompleteWindowsOnly(t *testing.T) {
 	if got := w.Recent(10).Count(); got != 30 {
 		t.Errorf("Recent(10): %d samples, want 30: at most buckets−1 complete windows", got)
 	}
+	if p := w.Past(2); p.Count() != 10 || p.Max() != time.Millisecond {
+		t.Errorf("Past(2): %d samples, max %v; want window e alone: 10 at 1ms", p.Count(), p.Max())
+	}
+	if p := w.Past(1); p.Count() != 20 || p.Max() != 2*time.Millisecond {
+		t.Errorf("Past(1): %d samples, max %v; want window e+1 alone: 20 at 2ms", p.Count(), p.Max())
+	}
+	for _, k := range []int{0, 4} {
+		if got := w.Past(k).Count(); got != 0 {
+			t.Errorf("Past(%d): %d samples, want 0: no such complete window", k, got)
+		}
+	}
 	e := w.Epoch()
 	clock = clock.Add(2 * time.Second) // e+3 passes with no sample
 	if got := w.Recent(1).Count(); got != 0 {
