@@ -83,6 +83,9 @@ type AutoState struct {
 	TargetMet, CapBest, OverCap bool
 	// Kept: the previous window's delays still met the goal and were kept.
 	Kept bool
+	// TailChanged: the last window disagreed with the one before past sampling
+	// noise, and was tuned from alone.
+	TailChanged bool
 	// Overhead is the measured p99 minus the predicted, taken off the target.
 	Overhead time.Duration
 	// Error says why the last retune failed, when it did; the delays stay.
@@ -192,10 +195,15 @@ func (a *autoDelay) close() {
 // retune chooses window e's delays from windows e−span … e−1.
 func (a *autoDelay) retune(e int64) {
 	prev := a.state.Load()
+	n := len(a.plan.set.Replicas)
 	a.mu.Lock()
-	censor, overhead := a.censorLocked(e, len(a.plan.set.Replicas)), a.overhead
+	censors := make([][]time.Duration, a.span) // censors[k]: window e−1−k's
+	for k := range censors {
+		censors[k] = a.censorLocked(e-1-int64(k), n)
+	}
+	overhead := a.overhead
 	a.mu.Unlock()
-	st, in, enough := a.inputs(e, prev, censor, overhead)
+	st, in, enough := a.inputs(e, prev, censors, overhead)
 	if enough {
 		res, err := tune(in)
 		if err != nil {
@@ -219,53 +227,68 @@ func (a *autoDelay) retune(e int64) {
 	a.state.Store(st)
 }
 
-// inputs reads the windows for window e's retune: the new state with every replica
-// that has too few samples on initial_delay, and what tune needs; enough is false
-// when no replica has enough samples.
-func (a *autoDelay) inputs(e int64, prev *autoState, censor []time.Duration, overhead time.Duration) (*autoState, tuneInput, bool) {
+// inputs reads the windows for window e's retune, each with its censor (censors[k]
+// is window e−1−k's): the new state with every replica that has too few samples on
+// initial_delay, and what tune needs; enough is false when no replica has enough
+// samples.
+func (a *autoDelay) inputs(e int64, prev *autoState, censors [][]time.Duration, overhead time.Duration) (*autoState, tuneInput, bool) {
 	p := a.plan
 	n := len(p.set.Replicas)
 	st := &autoState{epoch: e, at: a.now(), delays: make([]time.Duration, n), initial: make([]bool, n), samples: make([]int64, n)}
 	in := tuneInput{Hedge: p.hedgeCfg, BudgetCap: budgetCap(p.budgetCfg, p.budget.RequestRate()), Goal: a.goal,
-		Timeout: p.timeout, Overhead: overhead, Censor: censor, Pinned: make([]time.Duration, n)}
+		Timeout: p.timeout, Overhead: overhead, Pinned: make([]time.Duration, n)}
 	if in.Hedge.MaxDelay <= 0 {
 		in.Hedge.MaxDelay = config.Duration(p.timeout)
 	}
-	// A replica with too few samples keeps initial_delay; in the model it answers as
-	// the others do, so that hedges sent to it are still counted.
-	var pooled []latency.Bar
-	lowest := time.Duration(math.MaxInt64)
-	for i, rep := range p.set.Replicas {
-		snap := rep.Latency().Recent(a.span)
-		st.samples[i] = snap.Count()
-		in.Replicas = append(in.Replicas, replicaLatency{Name: rep.Name, Bars: snap.Bars()})
+	windows := make([]tuneWindow, len(censors))
+	for k := range windows {
+		windows[k].Censor = censors[k]
+		for _, rep := range p.set.Replicas {
+			snap := rep.Latency().Past(k + 1)
+			windows[k].Replicas = append(windows[k].Replicas, replicaLatency{Name: rep.Name, Bars: snap.Bars()})
+		}
+	}
+	for i := range p.set.Replicas {
+		for _, w := range windows {
+			for _, b := range w.Replicas[i].Bars {
+				st.samples[i] += b.Count
+			}
+		}
 		in.Current = append(in.Current, a.inForce(prev, i))
+	}
+	// A replica with too few samples keeps initial_delay; in the model it answers as
+	// the others do in each window, so that hedges sent to it are still counted.
+	tunable := false
+	for i := range p.set.Replicas {
 		if st.samples[i] < max(a.minSamples, 1) {
 			st.initial[i], st.delays[i], in.Pinned[i] = true, a.initial, a.initial
-			continue
-		}
-		pooled = append(pooled, in.Replicas[i].Bars...)
-		lowest = min(lowest, censor[i])
-	}
-	for i := range in.Replicas {
-		if st.initial[i] {
-			in.Replicas[i].Bars, in.Censor[i] = pooled, lowest
+		} else {
+			tunable = true
 		}
 	}
+	for _, w := range windows {
+		var pooled []latency.Bar
+		lowest := time.Duration(math.MaxInt64)
+		for i := range w.Replicas {
+			if !st.initial[i] {
+				pooled = append(pooled, w.Replicas[i].Bars...)
+				lowest = min(lowest, w.Censor[i])
+			}
+		}
+		for i := range w.Replicas {
+			if st.initial[i] {
+				w.Replicas[i].Bars, w.Censor[i] = pooled, lowest
+			}
+		}
+	}
+	in.Replicas, in.Censor, in.Earlier = windows[0].Replicas, windows[0].Censor, windows[1:]
 	if prev == nil || !prev.tuned {
 		in.Current = nil // initial_delay was no choice of the tuner's: nothing to hold on to
 	}
 	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
 		in.MeasuredP99 = reqs.Quantile(99)
-		for i, rep := range p.set.Replicas {
-			bars := rep.Latency().Recent(1).Bars()
-			if st.initial[i] {
-				bars = pooled
-			}
-			in.Measured = append(in.Measured, replicaLatency{Name: rep.Name, Bars: bars})
-		}
 	}
-	return st, in, len(pooled) > 0
+	return st, in, tunable
 }
 
 // inForce is replica i's delay in force under st.
@@ -276,18 +299,16 @@ func (a *autoDelay) inForce(st *autoState, i int) time.Duration {
 	return st.delays[i]
 }
 
-// censorLocked is, per replica, the lowest delay in force during windows e−span …
-// e−1: the state in force when the span began (initial_delay before any) and every
-// one installed since.
-func (a *autoDelay) censorLocked(e int64, n int) []time.Duration {
-	first := e - int64(a.span)
+// censorLocked is, per replica, the lowest delay in force during window w: the
+// state in force when it began (initial_delay before any) and any installed in it.
+func (a *autoDelay) censorLocked(w int64, n int) []time.Duration {
 	var atStart *autoState
 	var during []*autoState
 	for k := range a.history {
 		switch h := &a.history[k]; {
-		case h.epoch <= first:
+		case h.epoch < w:
 			atStart = h
-		case h.epoch < e:
+		case h.epoch == w:
 			during = append(during, h)
 		}
 	}
@@ -326,5 +347,6 @@ func (a *autoDelay) snapshot() AutoState {
 	out.Tuned, out.At, out.Error = st.tuned, st.at, st.err
 	out.Predicted, out.ExtraLoad = res.Latency, res.ExtraLoad
 	out.TargetMet, out.CapBest, out.OverCap, out.Kept, out.Overhead = res.TargetMet, res.CapBest, res.OverCap, res.Kept, res.Overhead
+	out.TailChanged = res.TailChanged
 	return out
 }

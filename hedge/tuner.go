@@ -90,11 +90,15 @@ type autoGoal struct {
 
 // tuneInput is everything one tuning needs.
 type tuneInput struct {
-	// Replicas are the histograms to tune from, one per replica, at least one.
+	// Replicas are the histograms of the last window, one per replica, at least one;
+	// Censor is, per replica, the lowest hedge delay in force on it while they were
+	// recorded (0: none, nothing was cut short).
 	Replicas []replicaLatency
-	// Censor is, per replica, the lowest hedge delay in force on it while its
-	// samples were recorded; 0: none (nothing was cut short).
-	Censor []time.Duration
+	Censor   []time.Duration
+	// Earlier are the windows before it, newest first, each with its own censor:
+	// a window recorded under long delays shows the tail that one under short
+	// delays cut short, and must not be read as if it were cut at the shorter.
+	Earlier []tuneWindow
 	// Current are the delays in force, per replica; nil: none tuned yet.
 	Current []time.Duration
 	// Pinned are delays the tuner may not change, per replica (0: free): a replica
@@ -109,12 +113,17 @@ type tuneInput struct {
 	// Timeout is the route's: an answer not seen is taken to come no sooner.
 	Timeout time.Duration
 	// Overhead is the estimate in force of measured minus predicted p99; MeasuredP99
-	// is the route's p99 over the last window (0: too few requests to tell), and
-	// Measured the replicas' histograms of that window alone, from which the
-	// prediction it is compared with comes (the windows tuned from may hold an older
-	// tail: its change is no overhead).
+	// is the route's p99 over the last window (0: too few requests to tell),
+	// compared with the prediction from that window's histograms alone (the earlier
+	// windows may hold an older tail: its change is no overhead).
 	Overhead, MeasuredP99 time.Duration
-	Measured              []replicaLatency
+}
+
+// tuneWindow is one latency window's histograms, one per replica, and per replica
+// the lowest hedge delay in force while they were recorded.
+type tuneWindow struct {
+	Replicas []replicaLatency
+	Censor   []time.Duration
 }
 
 // tuneResult is the tuner's choice and what the model predicts for it.
@@ -132,6 +141,9 @@ type tuneResult struct {
 	Kept bool
 	// Overhead is the estimate to carry to the next window.
 	Overhead time.Duration
+	// TailChanged: the last window's histograms disagreed with the earlier ones
+	// past sampling noise, and were tuned from alone.
+	TailChanged bool
 }
 
 // tune chooses the delays for in's goal.
@@ -140,16 +152,42 @@ func tune(in tuneInput) (tuneResult, error) {
 	if n == 0 || len(in.Censor) != n || (in.Current != nil && len(in.Current) != n) || (in.Pinned != nil && len(in.Pinned) != n) {
 		return tuneResult{}, errors.New("tuner: one histogram, censor and delay per replica")
 	}
-	raw := make([]dist, n)
+	last := make([]dist, n)
 	for i, r := range in.Replicas {
-		if raw[i] = newDist(r.Bars); raw[i].n == 0 {
+		last[i] = newDist(r.Bars)
+	}
+	windows := [][]dist{last}
+	censors := [][]time.Duration{in.Censor}
+	for _, w := range in.Earlier {
+		if len(w.Replicas) != n || len(w.Censor) != n {
+			return tuneResult{}, errors.New("tuner: one histogram and censor per replica in every window")
+		}
+		ds := make([]dist, n)
+		for i, r := range w.Replicas {
+			ds[i] = newDist(r.Bars)
+		}
+		windows, censors = append(windows, ds), append(censors, w.Censor)
+	}
+	res := tuneResult{Overhead: in.Overhead}
+	res.TailChanged = tailChanged(in, windows, censors)
+	if res.TailChanged {
+		windows, censors = windows[:1], censors[:1]
+	}
+	// Each window censored at its own delays, then pooled.
+	raw, model := make([]dist, n), make([]dist, n)
+	for i := range n {
+		var rawBars, modelBars []latency.Bar
+		for k, w := range windows {
+			rawBars = append(rawBars, w[i].bars()...)
+			modelBars = append(modelBars, censoredOne(w, i, censors[k][i], in.Timeout).bars()...)
+		}
+		if raw[i], model[i] = newDist(rawBars), newDist(modelBars); raw[i].n == 0 {
 			return tuneResult{}, ErrNotEnoughSamples
 		}
 	}
-	s := newSearch(in, raw)
+	s := newSearch(in, model)
 	s.candidates()
 
-	res := tuneResult{Overhead: in.Overhead}
 	var current *point
 	if in.Current != nil {
 		ds := make([]int64, n)
@@ -157,7 +195,7 @@ func tune(in tuneInput) (tuneResult, error) {
 			ds[i] = clampDelay(in.Hedge, d)
 		}
 		current = s.eval(ds)
-		if seen, ok := overheadSeen(in, ds); ok {
+		if seen, ok := overheadSeen(in, last, ds); ok {
 			// A window's p99 can sit on a cliff of the distribution (a few requests
 			// more or fewer past it move it by the whole cliff): each window moves
 			// the estimate by a quarter, by at most a quarter of the target.
@@ -188,11 +226,10 @@ func tune(in tuneInput) (tuneResult, error) {
 	return res, nil
 }
 
-// newSearch is a search over the model of raw, censored as in says.
-func newSearch(in tuneInput, raw []dist) *search {
-	n := len(raw)
-	s := &search{in: in, m: newModel(censored(raw, in.Censor, in.Timeout), min(max(in.Hedge.MaxAttempts, 1), n)),
-		memo: map[string]*point{}}
+// newSearch is a search over the model of dists, censored already.
+func newSearch(in tuneInput, dists []dist) *search {
+	n := len(dists)
+	s := &search{in: in, m: newModel(dists, min(max(in.Hedge.MaxAttempts, 1), n)), memo: map[string]*point{}}
 	s.groups = make([][][]int, n)
 	for _, seq := range s.m.seqs {
 		s.groups[seq[0]] = append(s.groups[seq[0]], seq)
@@ -201,60 +238,127 @@ func newSearch(in tuneInput, raw []dist) *search {
 }
 
 // overheadSeen is the route's measured p99 minus the model's for delays ds, both of
-// the last window; false when either is unknown.
-func overheadSeen(in tuneInput, ds []int64) (time.Duration, bool) {
-	if in.MeasuredP99 <= 0 || in.Goal.target <= 0 || len(in.Measured) != len(ds) {
+// the last window (last: its histograms); false when either is unknown.
+func overheadSeen(in tuneInput, last []dist, ds []int64) (time.Duration, bool) {
+	if in.MeasuredP99 <= 0 || in.Goal.target <= 0 {
 		return 0, false
 	}
-	raw := make([]dist, len(ds))
-	for i, r := range in.Measured {
-		if raw[i] = newDist(r.Bars); raw[i].n == 0 {
+	for _, d := range last {
+		if d.n == 0 {
 			return 0, false
 		}
 	}
-	s := newSearch(in, raw)
+	s := newSearch(in, censored(last, in.Censor, in.Timeout))
 	return max(in.MeasuredP99-time.Duration(s.p99(s.eval(ds))), 0), true
 }
 
-// censored is each replica's distribution with every sample past its censoring
-// horizon moved to the timeout: an answer the histogram may hold cut short is taken
-// for one that never came in time.
-func censored(raw []dist, censor []time.Duration, timeout time.Duration) []dist {
-	out := make([]dist, len(raw))
-	for i, d := range raw {
-		if censor[i] <= 0 {
-			out[i] = d
+// tailChangeZ is how many standard deviations apart two windows' extra loads must
+// be, at the same delays, to say the tail changed: two windows of one tail are that
+// far apart about once in 16,000 retunes.
+const tailChangeZ = 4
+
+// tailChanged says whether the last window (windows[0]) predicts, for the delays in
+// force while it was recorded, an extra load that some earlier window does not,
+// past sampling noise. The last window's own prediction there is exact (its
+// censoring horizon lies beyond those delays); an earlier window that disagrees
+// either held another tail or was cut short at shorter delays and cannot see
+// there. Either way the last window is the better guide to the next, alone.
+func tailChanged(in tuneInput, windows [][]dist, censors [][]time.Duration) bool {
+	n := len(in.Replicas)
+	ds := make([]int64, n)
+	for i, c := range in.Censor {
+		if c <= 0 {
+			return false // no hedging in force: no load to compare
+		}
+		ds[i] = clampDelay(in.Hedge, c)
+	}
+	k := min(max(in.Hedge.MaxAttempts, 1), n)
+	loadOf := func(w []dist, censor []time.Duration) (float64, float64, bool) {
+		var samples int64
+		for i := range w {
+			if w[i].n == 0 {
+				return 0, 0, false
+			}
+			samples += w[i].n
+		}
+		return newModel(censored(w, censor, in.Timeout), k).extra(ds, 1), float64(samples), true
+	}
+	a, na, ok := loadOf(windows[0], censors[0])
+	if !ok {
+		return false
+	}
+	for j := 1; j < len(windows); j++ {
+		b, nb, ok := loadOf(windows[j], censors[j])
+		if !ok {
 			continue
 		}
-		// A primary overtaken by a hedge sent at censor ran at least that long plus
-		// the hedge's own latency: the fastest any other replica answered.
-		fastest := int64(math.MaxInt64)
-		for j, o := range raw {
-			if j != i {
-				fastest = min(fastest, o.vals[0])
-			}
+		// Extra attempts are counts: their variance is at most their mean.
+		pooled := (a*na + b*nb) / (na + nb)
+		if pooled > 0 && math.Abs(a-b) > tailChangeZ*math.Sqrt(pooled*(1/na+1/nb)) {
+			return true
 		}
-		if fastest == math.MaxInt64 {
-			fastest = 0
+	}
+	return false
+}
+
+// censored is each replica's distribution with every sample past its censoring
+// horizon moved to the timeout (censoredOne).
+func censored(raw []dist, censor []time.Duration, timeout time.Duration) []dist {
+	out := make([]dist, len(raw))
+	for i := range raw {
+		out[i] = censoredOne(raw, i, censor[i], timeout)
+	}
+	return out
+}
+
+// censoredOne is replica i's distribution of raw (one window's) with every sample
+// past its censoring horizon moved to the timeout: an answer the histogram may hold
+// cut short is taken for one that never came in time.
+func censoredOne(raw []dist, i int, censor, timeout time.Duration) dist {
+	d := raw[i]
+	if censor <= 0 || d.n == 0 {
+		return d
+	}
+	// A primary overtaken by a hedge sent at censor ran at least that long plus
+	// the hedge's own latency: the fastest any other replica answered.
+	fastest := int64(math.MaxInt64)
+	for j, o := range raw {
+		if j != i && o.n > 0 {
+			fastest = min(fastest, o.vals[0])
 		}
-		horizon := int64(censor[i]) + fastest
-		var bars []latency.Bar
-		var unseen int64
-		for k, v := range d.vals {
-			c := d.cum[k]
-			if k > 0 {
-				c -= d.cum[k-1]
-			}
-			if v >= horizon {
-				unseen += c
-				continue
-			}
-			bars = append(bars, latency.Bar{Value: time.Duration(v), Count: c})
+	}
+	if fastest == math.MaxInt64 {
+		fastest = 0
+	}
+	horizon := int64(censor) + fastest
+	var bars []latency.Bar
+	var unseen int64
+	for k, v := range d.vals {
+		c := d.cum[k]
+		if k > 0 {
+			c -= d.cum[k-1]
 		}
-		if unseen > 0 {
-			bars = append(bars, latency.Bar{Value: max(timeout, time.Duration(horizon)+1), Count: unseen})
+		if v >= horizon {
+			unseen += c
+			continue
 		}
-		out[i] = newDist(bars)
+		bars = append(bars, latency.Bar{Value: time.Duration(v), Count: c})
+	}
+	if unseen > 0 {
+		bars = append(bars, latency.Bar{Value: max(timeout, time.Duration(horizon)+1), Count: unseen})
+	}
+	return newDist(bars)
+}
+
+// bars is d as histogram bars again, for pooling windows.
+func (d dist) bars() []latency.Bar {
+	out := make([]latency.Bar, len(d.vals))
+	for k, v := range d.vals {
+		c := d.cum[k]
+		if k > 0 {
+			c -= d.cum[k-1]
+		}
+		out[k] = latency.Bar{Value: time.Duration(v), Count: c}
 	}
 	return out
 }

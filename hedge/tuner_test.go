@@ -236,7 +236,6 @@ func TestTuneOverhead(t *testing.T) {
 	}
 	in.Current = base.Delays
 	in.MeasuredP99 = base.Latency.P99 + 3*time.Millisecond
-	in.Measured = calm
 	in.Overhead = 2 * time.Millisecond
 	res, err := tune(in)
 	if err != nil {
@@ -277,9 +276,10 @@ func TestTuneOverhead(t *testing.T) {
 	}
 	m := newSearch(in, []dist{newDist(reps[0].Bars), newDist(reps[1].Bars), newDist(reps[2].Bars)})
 	ds := []int64{int64(onCalm.Delays[0]), int64(onCalm.Delays[1]), int64(onCalm.Delays[2])}
-	changed := tuneInput{Replicas: calm, Censor: make([]time.Duration, 3), Hedge: tuneHedge(), BudgetCap: 0.25,
+	changed := tuneInput{Replicas: reps, Censor: make([]time.Duration, 3),
+		Earlier: []tuneWindow{{Replicas: calm, Censor: make([]time.Duration, 3)}}, Hedge: tuneHedge(), BudgetCap: 0.25,
 		Goal: autoGoal{12 * time.Millisecond, 0.2}, Timeout: time.Second, Current: onCalm.Delays,
-		MeasuredP99: time.Duration(m.p99(m.eval(ds))), Measured: reps}
+		MeasuredP99: time.Duration(m.p99(m.eval(ds)))}
 	if res, _ := tune(changed); res.Overhead != 0 {
 		t.Errorf("a tail that changed in the last window gave overhead %v; want 0", res.Overhead)
 	}
@@ -388,5 +388,67 @@ func BenchmarkTune(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// cutShort is r with every sample past at recorded at at: the primaries a hedge
+// overtook, as their replica records them.
+func cutShort(r replicaLatency, at time.Duration) replicaLatency {
+	out := replicaLatency{Name: r.Name}
+	for _, b := range r.Bars {
+		if b.Value > at {
+			b.Value = at
+		}
+		out.Bars = append(out.Bars, b)
+	}
+	return out
+}
+
+// TestTuneFollowsAChangedTail: the last window, recorded under the delays tuned for a
+// 2% tail, holds a 15% one (cut short at 7ms by those delays' hedges); the window
+// before, the 2%. At the delays in force the two disagree by far more than sampling
+// noise: the last window is tuned from alone, and the delays chosen fit the cap on
+// the new tail, as predicted. Pooled with the window before, the new tail counted
+// half: the delays in force were kept, predicted at 8.9% extra where they cost 16%.
+// Two windows of one tail do not trip it.
+func TestTuneFollowsAChangedTail(t *testing.T) {
+	censor := []time.Duration{5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond}
+	var calm, changed, truth []replicaLatency
+	for _, name := range []string{"r1", "r2", "r3"} {
+		calm = append(calm, cutShort(heavyTail(name, 900, 2*time.Millisecond, 0.3, 0.02, 50*time.Millisecond), 7*time.Millisecond))
+		b := heavyTail(name, 900, 2*time.Millisecond, 0.3, 0.15, 20*time.Millisecond)
+		changed, truth = append(changed, cutShort(b, 7*time.Millisecond)), append(truth, b)
+	}
+	in := tuneInput{Replicas: changed, Censor: censor, Earlier: []tuneWindow{{Replicas: calm, Censor: censor}},
+		Current: censor, Hedge: tuneHedge(), BudgetCap: 0.25, Goal: autoGoal{12 * time.Millisecond, 0.2}, Timeout: time.Second}
+	res, err := tune(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TailChanged {
+		t.Errorf("%+v: want the tail's change seen", res)
+	}
+	var ds []int64
+	for _, d := range res.Delays {
+		ds = append(ds, int64(d))
+	}
+	var dists []dist
+	for _, r := range truth {
+		dists = append(dists, newDist(r.Bars))
+	}
+	load := newModel(dists, 3).extra(ds, 1)
+	if load > 0.2+1e-9 {
+		t.Errorf("delays %v cost %.3f on the new tail; want within the 0.2 cap", res.Delays, load)
+	}
+	if !res.OverCap && math.Abs(res.ExtraLoad-load) > 0.02 {
+		t.Errorf("delays %v predicted at %.3f extra, %.3f on the new tail; want within 2 points", res.Delays, res.ExtraLoad, load)
+	}
+	in.Earlier = []tuneWindow{{Replicas: changed, Censor: censor}}
+	if res, _ := tune(in); res.TailChanged {
+		t.Errorf("two windows of one tail: %+v; want no change", res)
+	}
+	in.Replicas, in.Earlier = calm, []tuneWindow{{Replicas: calm, Censor: censor}}
+	if res, _ := tune(in); res.TailChanged {
+		t.Errorf("two windows of the calm tail: %+v; want no change", res)
 	}
 }

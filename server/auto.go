@@ -27,6 +27,9 @@ type AutoRoute struct {
 	CapBest   bool `json:"cap_best"`
 	OverCap   bool `json:"over_cap"`
 	Kept      bool `json:"kept"`
+	// TailChanged: the last window's histograms disagreed with the one before's
+	// past sampling noise (the tail changed), and the delays were tuned from it alone.
+	TailChanged bool `json:"tail_changed"`
 	// The model's prediction for the delays in force, gateway overhead not included.
 	PredictedP50MS     float64 `json:"predicted_p50_ms"`
 	PredictedP99MS     float64 `json:"predicted_p99_ms"`
@@ -59,6 +62,7 @@ func autoRoute(rt *route) *AutoRoute {
 	a := &AutoRoute{
 		Route: rt.cfg.Name, TargetP99MS: ms(st.TargetP99), MaxExtraLoad: st.MaxExtraLoad,
 		Tuned: st.Tuned, TargetMet: st.TargetMet, CapBest: st.CapBest, OverCap: st.OverCap, Kept: st.Kept,
+		TailChanged:    st.TailChanged,
 		PredictedP50MS: ms(st.Predicted.P50), PredictedP99MS: ms(st.Predicted.P99), PredictedP999MS: ms(st.Predicted.P999),
 		PredictedExtraLoad: st.ExtraLoad, OverheadMS: ms(st.Overhead), Error: st.Error,
 	}
