@@ -215,6 +215,16 @@ func tune(in tuneInput) (tuneResult, error) {
 			break
 		}
 	}
+	if s.class(best) == 1 {
+		// The target is out of reach: the cap's best keeps the room to spare that the
+		// cap-only form keeps. Taken at the cap's very edge, it exceeds the cap in
+		// about half the windows that follow, as a window's extra load varies by a
+		// point or two; and it is the cheapest choice's estimate that is the lowest.
+		s.setGoal(time.Duration(float64(target)*(1-chooseTargetMargin)), in.Goal.maxExtra*(1-chooseCapMargin))
+		if roomy := s.choose(); s.class(roomy) == 1 {
+			best = roomy
+		}
+	}
 	if current != nil {
 		s.setGoal(time.Duration(float64(target)*(1-keepTargetMargin)), in.Goal.maxExtra)
 		if s.keep(current, best) {

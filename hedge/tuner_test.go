@@ -391,6 +391,40 @@ func BenchmarkTune(b *testing.B) {
 	}
 }
 
+// TestTuneCapBestKeepsRoom: when no delays meet the target, the lowest p99 within
+// the cap is taken with the room to spare the cap-only form keeps (5% of the cap), not
+// at the cap's edge: a window's extra load varies by a point or two, and one taken
+// at the edge exceeded the cap in about half the windows that followed.
+func TestTuneCapBestKeepsRoom(t *testing.T) {
+	// A 15% tail on a body slower than the target allows (median 3ms): hedging the
+	// tail with three attempts costs about the 20% cap, and the p99 stays past 12ms.
+	reps := []replicaLatency{
+		heavyTail("r1", 6000, 3*time.Millisecond, 0.4, 0.15, 20*time.Millisecond),
+		heavyTail("r2", 6000, 3*time.Millisecond, 0.4, 0.15, 20*time.Millisecond),
+		heavyTail("r3", 6000, 3*time.Millisecond, 0.4, 0.15, 20*time.Millisecond),
+	}
+	res, err := tune(tuneInput{Replicas: reps, Censor: make([]time.Duration, 3), Hedge: tuneHedge(), BudgetCap: 0.25,
+		Goal: autoGoal{12 * time.Millisecond, 0.2}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.CapBest || res.TargetMet || res.OverCap {
+		t.Fatalf("%+v: want the cap's best", res)
+	}
+	if res.ExtraLoad > 0.19+1e-9 || res.ExtraLoad < 0.15 {
+		t.Errorf("predicted extra %.4f; want the tail hedged within 95%% of the 20%% cap", res.ExtraLoad)
+	}
+	// The cap-only form with the same cap chooses the same.
+	alone, err := tune(tuneInput{Replicas: reps, Censor: make([]time.Duration, 3), Hedge: tuneHedge(), BudgetCap: 0.25,
+		Goal: autoGoal{0, 0.2}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alone.Latency.P99 != res.Latency.P99 {
+		t.Errorf("cap's best p99 %v, the cap-only form's %v: want the same", res.Latency.P99, alone.Latency.P99)
+	}
+}
+
 // cutShort is r with every sample past at recorded at at: the primaries a hedge
 // overtook, as their replica records them.
 func cutShort(r replicaLatency, at time.Duration) replicaLatency {
