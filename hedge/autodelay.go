@@ -299,25 +299,22 @@ func (a *autoDelay) inForce(st *autoState, i int) time.Duration {
 	return st.delays[i]
 }
 
-// censorLocked is, per replica, the lowest delay in force during window w: the
-// state in force when it began (initial_delay before any) and any installed in it.
+// censorLocked is, per replica, the delay in force during window w: that of the
+// state installed for w, or, when none was, of the one in force before (initial_delay
+// before any). Not the lower of the two: the retune is done within the window's
+// first requests, and a window run at max_delay to see a tail must not be read as
+// cut short at the delays before it (only the few attempts that were in flight
+// across the boundary were).
 func (a *autoDelay) censorLocked(w int64, n int) []time.Duration {
-	var atStart *autoState
-	var during []*autoState
+	var st *autoState
 	for k := range a.history {
-		switch h := &a.history[k]; {
-		case h.epoch < w:
-			atStart = h
-		case h.epoch == w:
-			during = append(during, h)
+		if h := &a.history[k]; h.epoch <= w {
+			st = h
 		}
 	}
 	out := make([]time.Duration, n)
 	for i := range out {
-		out[i] = a.inForce(atStart, i)
-		for _, h := range during {
-			out[i] = min(out[i], a.inForce(h, i))
-		}
+		out[i] = a.inForce(st, i)
 	}
 	return out
 }

@@ -550,3 +550,30 @@ func TestAutoFollowsAWiderTail(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoCensorIsTheWindowsOwnDelay: a window is read as cut short at the delays
+// installed for it, not at the lower of those and the ones before: the retune runs
+// on the window's first requests, and a window at max_delay would otherwise be read
+// as cut at the short delays before it (and the look past the cap last two windows:
+// TestAutoFollowsAWiderTail, about one run in thirty before).
+func TestAutoCensorIsTheWindowsOwnDelay(t *testing.T) {
+	ms := time.Millisecond
+	state := func(epoch int64, d time.Duration) autoState {
+		return autoState{epoch: epoch, delays: []time.Duration{d, d}, initial: []bool{false, true}}
+	}
+	a := &autoDelay{initial: 10 * ms, history: []autoState{state(5, 7*ms), state(6, 200*ms)}}
+	for _, tc := range []struct {
+		window int64
+		want   time.Duration
+	}{
+		{4, 10 * ms},  // before any state: initial_delay
+		{5, 7 * ms},   // the state installed for it
+		{6, 200 * ms}, // max_delay, though 7ms was in force as it began
+		{7, 200 * ms}, // no retune in it: the state before
+	} {
+		got := a.censorLocked(tc.window, 2)
+		if got[0] != tc.want || got[1] != 10*ms {
+			t.Errorf("window %d: censor %v, want [%v 10ms] (r2 on initial_delay)", tc.window, got, tc.want)
+		}
+	}
+}
