@@ -25,9 +25,14 @@
 # Environment (defaults): BASE_PORT (22000: replicas on BASE_PORT..+2, gateway +10,
 # admin +11), RATE (100 per route), WINDOW (10s, latency.window), PHASE_A (90s),
 # PHASE_B (60s), WARMUP (30s), SERIES (2s), SIGMA (0.3), TARGET (12ms), ROUNDS (3),
-# OUT (./autotune-out), PRIO (a command prefix for every process it starts, e.g.
-# "nice -n -10" on a machine shared with builds, so their bursts stall the measured
-# processes less; empty by default).
+# OUT (./autotune-out), ROUTES (the contenders; all eight by default, "p95 auto" for
+# claim 2 alone, side by side with less of the host's CPU taken by the other six),
+# PRIO (a command prefix for every process it starts, e.g. "nice -n -10" on a
+# machine shared with builds, so their bursts stall the measured processes less;
+# empty by default).
+#
+# OUT/round-N/auto-states.jsonl: each auto route's /debug/replicas state, once a
+# window, 2s into it (what its tuner chose, predicted, and why).
 set -euo pipefail
 
 BASE_PORT=${BASE_PORT:-22000}
@@ -56,17 +61,18 @@ W=$(secs "$WINDOW") A=$(secs "$PHASE_A") B=$(secs "$PHASE_B") WU=$(secs "$WARMUP
 TGT_MS=$(echo "$(secs "$TARGET") * 1000" | bc)
 GW=127.0.0.1:$((BASE_PORT + 10))
 ADMIN=127.0.0.1:$((BASE_PORT + 11))
-ROUTES="p50 p75 p90 p95 p97 p99 auto auto-cap"
+ROUTES=${ROUTES:-p50 p75 p90 p95 p97 p99 auto auto-cap}
 
 cd "$(dirname "$0")/.."
 for c in jq curl bc; do command -v $c >/dev/null || { echo "autotune: needs $c" >&2; exit 1; }; done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
-sim_pid="" gw_pid="" load_pids=()
+sim_pid="" gw_pid="" trace_pid="" load_pids=()
 stop() { [ -n "${1:-}" ] && { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }; }
 cleanup() {
 	for p in "${load_pids[@]}"; do stop "$p"; done
+	stop "$trace_pid"
 	stop "$gw_pid"
 	stop "$sim_pid"
 	rm -rf "$work"
@@ -166,6 +172,18 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 			-q -json -out "$dir/$r.csv" >"$dir/$r.json" 2>"$dir/$r.err" &
 		load_pids+=($!)
 	done
+	# What each auto route's tuner chose, once a window (2s into it; /debug/replicas
+	# copies every histogram, so not more often), so a window's p99 and extra load can
+	# be read against its choice.
+	(
+		sleep 2
+		while :; do
+			curl -fsS "http://$ADMIN/debug/replicas" 2>/dev/null |
+				jq -c --arg t "$(date +%s.%N)" '.auto_routes[]? | {t: ($t | tonumber)} + .' 2>/dev/null || true
+			sleep "$W"
+		done
+	) >"$dir/auto-states.jsonl" &
+	trace_pid=$!
 	sleep "$A" &
 	wait $! # in the background, so a signal to the script stops the run at once
 	curl -fsS "http://$ADMIN/debug/replicas" >"$dir/replicas-A.json"
@@ -176,6 +194,8 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 	echo "round $n: switched to profile B at ${A}s" >&2
 	for p in "${load_pids[@]}"; do wait "$p"; done
 	load_pids=()
+	stop "$trace_pid"
+	trace_pid=""
 	curl -fsS "http://$ADMIN/debug/replicas" >"$dir/replicas-B.json"
 	"$gw" tune -admin "http://$ADMIN" -route auto >"$dir/tune-B.txt" 2>&1 || true
 	stop "$gw_pid"
