@@ -242,7 +242,7 @@ round() { # round N: one sim + gateway, load on every route, switch A -> B; figu
 
 echo "shared machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)${PRIO:+; processes started with: $PRIO}" >&2
 for n in $(seq "$ROUNDS"); do
-	echo "round $n of $ROUNDS: ${A}s of A, ${B}s of B, $RATE req/s on each of 8 routes..." >&2
+	echo "round $n of $ROUNDS: ${A}s of A, ${B}s of B, $RATE req/s on each of $(echo $ROUTES | wc -w) routes..." >&2
 	round "$n"
 done
 
