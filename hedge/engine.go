@@ -105,6 +105,9 @@ type attempt struct {
 // dot segments resolved (path.go). ctx carries the request's deadline: Do adds none of
 // its own (Transport applies the plan's timeout; the gateway the route's). A floor on
 // ctx (WithMinVersion) or in req's min_version_header is honoured (version.go).
+// Every attempt is sent with req's header itself, not a copy: it must not change
+// after Do, not even after Close (an HTTP/2 transport may read a cancelled attempt's
+// header late). Transport gives Do a copy of its caller's.
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
 	if p.auto != nil {
 		defer p.auto.observe(p.auto.now())

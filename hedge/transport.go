@@ -62,7 +62,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Plan.timeout > 0 { // zero only in a config.Route built by hand, unvalidated
 		ctx, cancel = context.WithTimeout(ctx, t.Plan.timeout)
 	}
-	res, err := t.Plan.Do(ctx, req, body)
+	// The attempts share the header they are sent with, and a transport may read it
+	// after RoundTrip returned (net/http's HTTP/2 one, for a cancelled stream), so past
+	// Close: the caller's own may change then, as the RoundTripper contract allows.
+	send := *req
+	send.Header = req.Header.Clone()
+	res, err := t.Plan.Do(ctx, &send, body)
 	if err != nil {
 		cancel()
 		return nil, err
