@@ -124,8 +124,12 @@ func attemptRequest(ctx context.Context, rep *replicas.Replica, tmpl *http.Reque
 	req.Host = ""
 	req.RequestURI = ""
 	if len(body) > 0 {
-		req.Body = newBufferedBody(body)
-		req.GetBody = func() (io.ReadCloser, error) { return newBufferedBody(body), nil }
+		// io.NopCloser over a bytes.Reader, not bufferedBody: Request.Write knows that
+		// pair as a body in memory and writes it with the headers, where any other
+		// reader gets its headers flushed first, in a write of their own, ahead of a
+		// body that may then never go out (the attempt lost meanwhile).
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		req.ContentLength = int64(len(body))
 	} else {
 		req.Body, req.GetBody, req.ContentLength = nil, nil, 0

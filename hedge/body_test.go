@@ -1,6 +1,7 @@
 package hedge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -208,4 +209,28 @@ func TestBodyStillComingAtTheDeadlineIsATimeout(t *testing.T) {
 			t.Errorf("failures %d of %d requests, want each counted", st.Failures, st.Requests)
 		}
 	})
+}
+
+// writeCounter counts the writes that reach it.
+type writeCounter struct{ writes int }
+
+func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return len(p), nil }
+
+// An attempt's request body is one Request.Write knows to be in memory, so the
+// headers and the body leave in one write. Any other reader has its headers flushed
+// ahead of it: a write of their own, and a replica that starts on the headers while
+// the body may never come (CI saw a hedge's loser cut between the two).
+func TestAttemptBodyGoesWithItsHeaders(t *testing.T) {
+	_, set := newTestPlan(t, []string{"http://127.0.0.1:1"}, "methods: [POST]", Options{})
+	tmpl, _ := http.NewRequest(http.MethodPost, "http://gateway.invalid/kv/a", nil)
+	req := attemptRequest(context.Background(), set.Replicas[0], tmpl, []byte(`{"query":"x"}`))
+	var w writeCounter
+	bw := bufio.NewWriter(&w)
+	if err := req.Write(bw); err != nil {
+		t.Fatal(err)
+	}
+	bw.Flush()
+	if w.writes != 1 {
+		t.Errorf("the request went out in %d writes, want 1: the body is not one Request.Write knows is in memory", w.writes)
+	}
 }
