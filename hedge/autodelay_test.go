@@ -171,6 +171,20 @@ func (w windowRun) String() string {
 		w.state.TargetMet, w.state.Kept, w.p99, 100*w.extra)
 }
 
+// runAThenB runs nA windows on tr's tail as it is, switches it to profile B (15% of
+// answers 20ms late) at a window's start, runs nB more, and logs every window.
+func runAThenB(t *testing.T, p *Plan, tr *simTransport, window time.Duration, rate float64, nA, nB int) (a, b []windowRun) {
+	a = runWindows(t, p, window, rate, nA)
+	tr.setTail(0.15, 20*time.Millisecond)
+	b = runWindows(t, p, window, rate, nB)
+	var report strings.Builder
+	for i, w := range append(slices.Clone(a), b...) {
+		fmt.Fprintf(&report, "\n  window %2d %s: %s", i, map[bool]string{true: "A", false: "B"}[i < len(a)], w)
+	}
+	t.Log(report.String())
+	return a, b
+}
+
 func runWindows(t *testing.T, p *Plan, window time.Duration, rate float64, n int) []windowRun {
 	var out []windowRun
 	for range n {
@@ -233,14 +247,7 @@ func TestAutoFollowsTheTail(t *testing.T) {
 		defer p.Close()
 		defer set.Close()
 
-		a := runWindows(t, p, window, rate, 7)
-		tr.setTail(0.15, 20*time.Millisecond)
-		b := runWindows(t, p, window, rate, 6)
-		var report strings.Builder
-		for i, w := range append(slices.Clone(a), b...) {
-			fmt.Fprintf(&report, "\n  window %2d %s: %s", i, map[bool]string{true: "A", false: "B"}[i < len(a)], w)
-		}
-		t.Log(report.String())
+		a, b := runAThenB(t, p, tr, window, rate, 7, 6)
 
 		var overCap []int
 		for i, w := range append(slices.Clone(a), b...) {
@@ -513,14 +520,7 @@ func TestAutoFollowsAWiderTail(t *testing.T) {
 		p, set := autoPlan(t, tr, window, "{target_p99: 12ms, max_extra_load: 0.2}", "")
 		defer p.Close()
 		defer set.Close()
-		a := runWindows(t, p, window, rate, 4)
-		tr.setTail(0.15, 20*time.Millisecond)
-		b := runWindows(t, p, window, rate, 7)
-		var report strings.Builder
-		for i, w := range append(slices.Clone(a), b...) {
-			fmt.Fprintf(&report, "\n  window %2d %s: %s", i, map[bool]string{true: "A", false: "B"}[i < len(a)], w)
-		}
-		t.Log(report.String())
+		_, b := runAThenB(t, p, tr, window, rate, 4, 7)
 
 		// B's tail, as the model reads it: 6,000 answers a replica.
 		var truth []dist

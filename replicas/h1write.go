@@ -101,7 +101,7 @@ func sendsZeroLength(method string) bool {
 // ends trimmed, as Request.Write does, so no value can start another field.
 func writeField(bw *bufio.Writer, k, v string) {
 	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+		v = lineBreaksToSpace.Replace(v)
 	}
 	v = strings.Trim(v, " \t")
 	bw.WriteString(k)
@@ -109,6 +109,8 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(v)
 	bw.WriteString("\r\n")
 }
+
+var lineBreaksToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 // asciiNoZone: host needs neither punycode nor an IPv6 zone removed.
 func asciiNoZone(host string) bool {

@@ -21,7 +21,7 @@
 # merge runs once per replica per second (latency.window/10), and valgrind's ~50x
 # slowdown makes a periodic cost look 50x larger per request than it is at speed.
 #
-# Ports (environment): INSTR_PORT (default 26400): replicas on +1..+3, the proxy on +10,
+# Ports (environment): INSTR_PORT (default 26400): replicas on +1..+4, the proxy on +10,
 # hedgegate's admin on +11. Installs valgrind with apt-get when missing (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,31 +67,20 @@ if [ -n "$BASE_REV" ]; then
   cols+=(base)
 fi
 
-taskset -c "$LOAD_CPU" "$work/gateway" sim -base-port $((P + 1)) -replicas 3 -seed 7 -latency fixed:0s >"$work/sim.log" 2>&1 &
-pids+=($!)
-for i in 1 2 3; do
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$((P + i))/_sim/stats" && break; sleep 0.05; done
-done
-cat >"$work/gw.yaml" <<YAML
-listen: 127.0.0.1:$((P + 10))
-admin_listen: 127.0.0.1:$((P + 11))
-replica_sets:
-  kv:
-    replicas:
-      - {name: r1, url: "http://127.0.0.1:$((P + 1))"}
-      - {name: r2, url: "http://127.0.0.1:$((P + 2))"}
-      - {name: r3, url: "http://127.0.0.1:$((P + 3))"}
-routes:
-  - name: kv
-    match: /kv/{key}
-    replica_set: kv
-    hedge: {percentile: 95}
-YAML
+# The replicas and hedgegate's config are bench-peers': the same three fast replicas
+# (r1..r3 of its four) and the same one hedge route at p95.
+SIM_PORT=$((P + 1))
+LOAD="taskset -c $LOAD_CPU"
+die() { echo "instructions: $*" >&2; exit 1; }
+here=scripts/bench-peers
+. "$here/procs.sh"
+start_sim -latency fixed:0s
+gw_conf "$work/gw.yaml" $((P + 10)) $((P + 11)) "" ""
 
 count() { # COLUMN: prints "total per-request less-rebuild per-request"
   local c=$1 url="http://127.0.0.1:$((P + 10))/kv/1" cmd vp out=$work/cg.$1
   case $c in
-  httputil) cmd=("$work/revproxy" -addr "127.0.0.1:$((P + 10))" -backends "http://127.0.0.1:$((P + 1)),http://127.0.0.1:$((P + 2)),http://127.0.0.1:$((P + 3))") ;;
+  httputil) cmd=("$work/revproxy" -addr "127.0.0.1:$((P + 10))" -backends "http://$(replica 1),http://$(replica 2),http://$(replica 3)") ;;
   hedgegate) cmd=("$work/gateway" serve -config "$work/gw.yaml") ;;
   base) cmd=("$work/gateway-base" serve -config "$work/gw.yaml") ;;
   esac

@@ -42,10 +42,10 @@ func connectionNamed(h http.Header) map[string]bool {
 	return named
 }
 
-// forwardingHeaders are what a client may send to say who it is or how it connected.
-// From a peer outside trusted_proxies every one of them is removed (and the whole
-// X-Forwarded- family with them); the gateway then sets X-Forwarded-For, -Proto and
-// -Host from what it saw itself.
+// isForwardingHeader: name is one a client may send to say who it is or how it
+// connected (Forwarded, X-Real-Ip, the X-Forwarded- family). From a peer outside
+// trusted_proxies every one is removed; the gateway then sets X-Forwarded-For, -Proto
+// and -Host from what it saw itself.
 func isForwardingHeader(name string) bool {
 	return name == "Forwarded" || name == "X-Real-Ip" || strings.HasPrefix(name, forwardedPrefix)
 }
@@ -120,7 +120,7 @@ func peerAddr(remote string) (netip.Addr, bool) {
 // same text without an allocation per request.
 func peerText(remote string, peer netip.Addr) string {
 	if peer.Is4() {
-		if host, _, err := net.SplitHostPort(remote); err == nil && len(host) <= len("255.255.255.255") && !strings.ContainsAny(host, ":%") {
+		if host, _, err := net.SplitHostPort(remote); err == nil && !strings.ContainsAny(host, ":%") {
 			return host
 		}
 	}
