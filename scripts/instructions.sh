@@ -22,7 +22,8 @@
 # slowdown makes a periodic cost look 50x larger per request than it is at speed.
 #
 # Ports (environment): INSTR_PORT (default 26400): replicas on +1..+4, the proxy on +10,
-# hedgegate's admin on +11. Installs valgrind with apt-get when missing (needs root).
+# hedgegate's admin on +11. INSTR_KEEP=DIR keeps each proxy's callgrind dump there as
+# DIR/COLUMN.callgrind, for callgrind_annotate --inclusive=yes. Installs valgrind with apt-get when missing (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,6 +105,7 @@ count() { # COLUMN: prints "total per-request less-rebuild per-request"
   total=$(awk '/^summary:/{print $2}' "$f")
   rebuild=$(callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null |
     awk '/latency\.\(\*Window\)\.rebuild \[/ && !n++ {gsub(",", "", $1); print $1}')
+  [ -z "${INSTR_KEEP:-}" ] || { mkdir -p "$INSTR_KEEP" && cp "$f" "$INSTR_KEEP/$c.callgrind"; }
   echo "$((total / N)) $(((total - ${rebuild:-0}) / N))"
 }
 
