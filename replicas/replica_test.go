@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hedgegate/hedgegate/latency"
 )
 
 func TestBeginEnd(t *testing.T) {
@@ -132,8 +134,9 @@ func TestStatsJSON(t *testing.T) {
 			t.Errorf("key %q missing from %s", k, s)
 		}
 	}
-	if p50 := m["p50_ms"].(float64); math.Abs(p50-2.5) > 0.01 {
-		t.Errorf("p50_ms = %v, want ≈2.5", p50)
+	want := float64(latency.Reported(2500*time.Microsecond)) / float64(time.Millisecond)
+	if p50 := m["p50_ms"].(float64); math.Abs(p50-want) > 0.001 {
+		t.Errorf("p50_ms = %v, want %v (2.5ms to the histogram's two digits)", p50, want)
 	}
 	var back Stats
 	if err := json.Unmarshal(b, &back); err != nil {

@@ -56,7 +56,7 @@ type retiredReplica struct {
 }
 
 // maxRetired bounds the members a discovery set remembers after they left: each holds
-// its latency histograms (about 1.5 MiB), and a returning member is the exception.
+// its latency histograms (about 208 KiB), and a returning member is the exception.
 const maxRetired = 8
 
 // hostTransport sends each request with the transport of the replica it is for.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hedgegate/hedgegate/latency"
 )
 
 func getAdvisor(t *testing.T, g *gateway, query string) (int, AdvisorReport, string) {
@@ -74,7 +76,9 @@ func TestAdvisorPredictsFromRecordedLatencies(t *testing.T) {
 	if ra.RequestRate != 0 || math.Abs(ra.BudgetCap-0.09) > 1e-12 {
 		t.Errorf("rate %v, cap %v: want 0 and 90%% of the 0.1 ratio", ra.RequestRate, ra.BudgetCap)
 	}
-	if ra.Unhedged == nil || math.Abs(ra.Unhedged.P99-50) > 0.1 {
+	// The histograms keep two digits: 1ms reads back as 1.003ms.
+	one := reportedMS(time.Millisecond)
+	if ra.Unhedged == nil || !sameMS(ra.Unhedged.P99, reportedMS(50*time.Millisecond)) {
 		t.Errorf("unhedged %+v: want p99 ≈ 50ms", ra.Unhedged)
 	}
 	var percentiles []float64
@@ -90,13 +94,13 @@ func TestAdvisorPredictsFromRecordedLatencies(t *testing.T) {
 	if want := []float64{50, 75, 90, 95, 99, 99.9}; !slices.Equal(percentiles, want) {
 		t.Fatalf("candidates %v, want %v", percentiles, want)
 	}
-	if !p95.Configured || p95.MedianDelayMS != 1 || p95.HedgeDelayMS["r2"] != 1 {
+	if !p95.Configured || !sameMS(p95.MedianDelayMS, one) || !sameMS(p95.HedgeDelayMS["r2"], one) {
 		t.Errorf("p95 row %+v: want configured, a 1ms delay on every replica", p95)
 	}
 	if math.Abs(p95.ExtraLoad-0.0204) > 1e-9 || p95.BudgetCapped {
 		t.Errorf("p95 extra load %v (capped %v), want 2%% hedges + 0.04%% third attempts, uncapped", p95.ExtraLoad, p95.BudgetCapped)
 	}
-	if p95.P50 != 1 || p95.P99 != 2 || p95.P999 != 2 {
+	if !sameMS(p95.P50, one) || !sameMS(p95.P99, 2*one) || !sameMS(p95.P999, 2*one) {
 		t.Errorf("p95 latency %+v, want p50 1ms, p99 = p99.9 = 1ms delay + 1ms", p95.LatencyMS)
 	}
 	// At p50 the delay is the 1ms minimum too; the p99 row never hedges.
@@ -126,3 +130,10 @@ func TestAdvisorRefusesNonHedgeRoutes(t *testing.T) {
 		t.Errorf("?route=search: %d %s", code, raw)
 	}
 }
+
+// reportedMS is d as the replicas' histograms report it, in milliseconds.
+func reportedMS(d time.Duration) float64 {
+	return float64(latency.Reported(d).Microseconds()) / 1000
+}
+
+func sameMS(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
