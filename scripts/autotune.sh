@@ -265,19 +265,27 @@ echo "medians over $ROUNDS rounds (shared machine, load average $(cut -d' ' -f1-
 col() { awk -F'\t' -v r="$1" -v c="$2" '$1 == r { print $c }' "$OUT/medians.tsv"; }
 cheap=$(awk -F'\t' -v t="$TGT_MS" '$1 ~ /^p/ && $2 <= t { print $3 "\t" $1 }' "$OUT/medians.tsv" | sort -g | head -1 | cut -f2)
 best6=$(awk -F'\t' '$1 ~ /^p/ && $3 <= 6 { print $2 "\t" $1 }' "$OUT/medians.tsv" | sort -g | head -1 | cut -f2)
+# A check whose routes were left out of ROUTES is not printed.
+has() { [[ " $ROUTES " == *" $1 "* ]]; }
 echo
-echo "1. on A, auto: p99 $(col auto 2) ms (target $TGT_MS), extra $(col auto 3)%;" \
-	"cheapest fixed meeting the target: ${cheap:-none} at $([ -n "$cheap" ] && col "$cheap" 3)%"
-echo "2. on B, ${cheap:-the cheapest fixed}: p99 $([ -n "$cheap" ] && col "$cheap" 4) ms; auto: p99 $(col auto 4) ms at $(col auto 5)% extra (cap 20%)"
-echo "3. auto-cap on A: extra $(col auto-cap 3)% (≤ 6?), p99 $(col auto-cap 2) ms;" \
-	"best fixed with ≤ 6% extra: ${best6:-none} at $([ -n "$best6" ] && col "$best6" 2) ms"
+if has auto; then
+	echo "1. on A, auto: p99 $(col auto 2) ms (target $TGT_MS), extra $(col auto 3)%;" \
+		"cheapest fixed meeting the target: ${cheap:-none} at $([ -n "$cheap" ] && col "$cheap" 3)%"
+	echo "2. on B, ${cheap:-the cheapest fixed}: p99 $([ -n "$cheap" ] && col "$cheap" 4) ms; auto: p99 $(col auto 4) ms at $(col auto 5)% extra (cap 20%)"
+fi
+if has auto-cap; then
+	echo "3. auto-cap on A: extra $(col auto-cap 3)% (≤ 6?), p99 $(col auto-cap 2) ms;" \
+		"best fixed with ≤ 6% extra: ${best6:-none} at $([ -n "$best6" ] && col "$best6" 2) ms"
+fi
 
 # The plot: the last round's auto against the fixed percentile cheapest on A (when
 # none met the target, the one with the lowest p99 on A).
 last=$OUT/round-$ROUNDS
 shown=${cheap:-$(awk -F'\t' '$1 ~ /^p/ { print $2 "\t" $1 }' "$OUT/medians.tsv" | sort -g | head -1 | cut -f2)}
-"$gw" loadtest compare -html "$OUT/plot.html" -target-p99 "$TARGET" -event "${A}s=profile B" \
-	-title "hedge.percentile auto against fixed $shown: profile A, then B from ${A}s (round $ROUNDS)" \
-	"$last/auto.json" "$last/$shown.json" >/dev/null
-echo
-echo "plot: $OUT/plot.html (render: scripts/render-html.sh $OUT/plot.html $OUT/plot.png 1100x1400)"
+if has auto && [ -n "$shown" ]; then
+	"$gw" loadtest compare -html "$OUT/plot.html" -target-p99 "$TARGET" -event "${A}s=profile B" \
+		-title "hedge.percentile auto against fixed $shown: profile A, then B from ${A}s (round $ROUNDS)" \
+		"$last/auto.json" "$last/$shown.json" >/dev/null
+	echo
+	echo "plot: $OUT/plot.html (render: scripts/render-html.sh $OUT/plot.html $OUT/plot.png 1100x1400)"
+fi
