@@ -32,6 +32,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(signals)
+	raiseHeapFloor()
 	return serve(signals, *path, stderr, nil)
 }
 
