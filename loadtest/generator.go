@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hedgegate/hedgegate/internal/finesleep"
 )
 
 // Options configures one run. The zero value of each optional field is a
@@ -273,10 +275,10 @@ type worker struct {
 func (w *worker) loop(ctx context.Context, d *dispenser) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var fine *fineSleeper
+	var fine *finesleep.Sleeper
 	if !w.opts.timerOnly {
-		if fine = newFineSleeper(); fine != nil {
-			defer fine.close()
+		if fine = finesleep.New(); fine != nil {
+			defer fine.Close()
 		}
 	}
 	var freeSince time.Time // when this worker's previous answer arrived
@@ -299,17 +301,12 @@ func (w *worker) loop(ctx context.Context, d *dispenser) {
 	}
 }
 
-// fineMargin is how early the runtime timer wakes a worker before its slot is
-// due; the rest is slept precisely (fineSleeper). It covers the timer's 1ms
-// resolution when idle, with room for a busy scheduler.
-const fineMargin = 1500 * time.Microsecond
-
 // wait sleeps until the intended time; false if ctx ended first. fine == nil:
 // the runtime timer alone.
-func wait(ctx context.Context, timer *time.Timer, fine *fineSleeper, now, intended time.Time) bool {
+func wait(ctx context.Context, timer *time.Timer, fine *finesleep.Sleeper, now, intended time.Time) bool {
 	coarse := intended.Sub(now)
 	if fine != nil {
-		coarse -= fineMargin
+		coarse -= finesleep.Margin
 	}
 	if coarse > 0 {
 		timer.Reset(coarse)
@@ -320,7 +317,7 @@ func wait(ctx context.Context, timer *time.Timer, fine *fineSleeper, now, intend
 		}
 	}
 	if fine != nil {
-		fine.sleepUntil(intended) // at most fineMargin, so ctx is not watched
+		fine.SleepUntil(intended) // at most finesleep.Margin, so ctx is not watched
 	}
 	return true
 }

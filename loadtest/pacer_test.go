@@ -165,20 +165,3 @@ func TestURLTemplate(t *testing.T) {
 		}
 	}
 }
-
-// The precise sleeper must never return early (how late it is, is the
-// generator lag the report measures, not something to assert here).
-func TestFineSleeperNeverEarly(t *testing.T) {
-	s := newFineSleeper()
-	if s == nil {
-		t.Skip("no timerfd on this system")
-	}
-	defer s.close()
-	for i := range 20 {
-		due := time.Now().Add(time.Duration(i*50) * time.Microsecond)
-		s.sleepUntil(due)
-		if now := time.Now(); now.Before(due) {
-			t.Fatalf("woke %v early", due.Sub(now))
-		}
-	}
-}

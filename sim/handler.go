@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/hedgegate/hedgegate/internal/finesleep"
 )
 
 // track counts running handlers for Close and turns requests arriving during
@@ -106,9 +108,7 @@ func (r *Replica) serveData(w http.ResponseWriter, req *http.Request, key func()
 	r.rngMu.Unlock()
 
 	if d.delay > 0 {
-		t := time.NewTimer(d.delay)
-		defer t.Stop()
-		r.wait(req.Context(), t.C)
+		r.sleep(req.Context(), d.delay)
 	}
 	if d.fail {
 		r.errored.Add(1)
@@ -129,6 +129,26 @@ type answer struct {
 	Version int64  `json:"version"`
 	Value   string `json:"value"`
 	Replica string `json:"replica"`
+}
+
+// sleep waits d: on a runtime timer, which watches the client and Close, until
+// finesleep.Margin before the end, then precisely. A client that left or a Close
+// during that last stretch is seen after it.
+func (r *Replica) sleep(ctx context.Context, d time.Duration) {
+	until := time.Now().Add(d)
+	if coarse := d - finesleep.Margin; coarse > 0 {
+		t := time.NewTimer(coarse)
+		defer t.Stop()
+		r.wait(ctx, t.C)
+	}
+	r.sleepers.SleepUntil(until)
+	select {
+	case <-r.closing:
+	case <-ctx.Done():
+	default:
+		return
+	}
+	r.wait(ctx, nil) // returns at once: it counts and aborts
 }
 
 // wait returns when done fires. If the client goes away or the replica closes
