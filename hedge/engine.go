@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hedgegate/hedgegate/internal/finesleep"
 	"github.com/hedgegate/hedgegate/quorum"
 	"github.com/hedgegate/hedgegate/replicas"
 )
@@ -122,6 +123,7 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 	}
 	p.budget.request()
 	r := &run{plan: p, ctx: ctx, body: body, floor: floor, events: make(chan event, 2*p.mode.maxAttempts)}
+	r.timer.fine = p.fineTimers
 	r.tmpl, r.sched, r.coll = p.strategy.begin(req, body)
 	r.sched.start(r)
 	if r.open == 0 {
@@ -407,35 +409,51 @@ func (r *run) outcomeOf(a *attempt) AttemptOutcome {
 }
 
 // engineTimer is a stoppable one-shot timer whose channel is nil while disarmed, so a
-// select on it simply never fires. One time.Timer serves every arming of a request:
-// since Go 1.23 a stopped or reset timer delivers no stale tick, and a new timer per
-// hedge was two allocations each time.
+// select on it simply never fires. One timer serves every arming of a request:
+// since Go 1.23 a stopped or reset timer delivers no stale tick (a finesleep.Timer
+// neither), and a new timer per hedge was two allocations each time.
 type engineTimer struct {
-	t  *time.Timer
-	on bool // armed: t runs and its channel is selected on
+	t    *time.Timer
+	f    *finesleep.Timer
+	fine bool // Options.FineTimers: f, not t
+	on   bool // armed: the timer runs and its channel is selected on
 }
 
 func (t *engineTimer) arm(d time.Duration) {
-	if t.t == nil {
+	switch {
+	case t.fine && t.f == nil:
+		t.f = finesleep.NewTimer()
+		t.f.Reset(d)
+	case t.fine:
+		t.f.Reset(d)
+	case t.t == nil:
 		t.t = time.NewTimer(d)
-	} else {
+	default:
 		t.t.Reset(d)
 	}
 	t.on = true
 }
 
 func (t *engineTimer) stop() {
-	if t.on {
-		t.t.Stop()
-		t.on = false
+	if !t.on {
+		return
 	}
+	if t.fine {
+		t.f.Stop()
+	} else {
+		t.t.Stop()
+	}
+	t.on = false
 }
 
 func (t *engineTimer) armed() bool { return t.on }
 
 func (t *engineTimer) fired() <-chan time.Time {
-	if !t.on {
+	switch {
+	case !t.on:
 		return nil
+	case t.fine:
+		return t.f.C
 	}
 	return t.t.C
 }

@@ -58,11 +58,18 @@ func TestHedgeFastPrimaryNeedsNoHedge(t *testing.T) {
 	}
 }
 
+// On the runtime timer and on the gateway's fine timer (Options.FineTimers).
 func TestHedgeWinsOverHungPrimaryAndCancelsIt(t *testing.T) {
+	for _, fine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("FineTimers=%v", fine), func(t *testing.T) { testHedgeWinsOverHungPrimary(t, fine) })
+	}
+}
+
+func testHedgeWinsOverHungPrimary(t *testing.T, fine bool) {
 	slow := newBackend(t, "slow", hang)
 	fast := newBackend(t, "fast", answerAfter(slow, "fast"))
 	obs := newRecorder()
-	p, _ := newTestPlan(t, urls(slow, fast), "hedge: {initial_delay: 5ms}", Options{Observer: obs})
+	p, _ := newTestPlan(t, urls(slow, fast), "hedge: {initial_delay: 5ms}", Options{Observer: obs, FineTimers: fine})
 
 	body, res, err := do(t, p, get(t, "/kv/a"), nil)
 	if err != nil {

@@ -61,6 +61,12 @@ type Options struct {
 	// kept to pass through), and the read-ahead of hedge and parallel answers when it
 	// is below 64 KiB. Zero: 8 MiB.
 	MaxResponseBodyBytes int64
+	// FineTimers fires hedge delays and retry backoffs on a shared timerfd
+	// (internal/finesleep) instead of the runtime timer, which in an idle process
+	// fires up to 1ms late: Go's poller waits in whole milliseconds. The gateway
+	// turns it on. Leave it off under testing/synctest, whose fake clock the timerfd
+	// does not keep.
+	FineTimers bool
 	// Latency is the config's latency section: with hedge.percentile auto, the tuner
 	// retunes once per Window from the last complete windows (Buckets − 1 at most,
 	// two at most). Zero: the defaults (10s, 6).
@@ -91,6 +97,7 @@ type Plan struct {
 	timeout      time.Duration
 	maxBody      int64
 	readAhead    int64 // answerReadAhead, or maxBody when lower
+	fineTimers   bool  // Options.FineTimers
 
 	strategyName string
 	strategy     strategy
@@ -117,16 +124,17 @@ func NewPlan(route *config.Route, set *replicas.Set, opts Options) (*Plan, error
 		return nil, fmt.Errorf("route %q: %w", route.Name, err)
 	}
 	p := &Plan{
-		route:     route.Name,
-		set:       set,
-		transport: set.Transport(),
-		picker:    opts.Picker,
-		observer:  opts.Observer,
-		tracer:    opts.Tracer,
-		budget:    newBudget(route.Budget, opts.Now),
-		budgetCfg: route.Budget,
-		retry:     retry,
-		backoff:   backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
+		route:      route.Name,
+		set:        set,
+		transport:  set.Transport(),
+		picker:     opts.Picker,
+		observer:   opts.Observer,
+		tracer:     opts.Tracer,
+		budget:     newBudget(route.Budget, opts.Now),
+		budgetCfg:  route.Budget,
+		fineTimers: opts.FineTimers,
+		retry:      retry,
+		backoff:    backoff{base: route.Retry.BackoffBase.D(), max: route.Retry.BackoffMax.D(), randN: opts.RandN},
 		delays: &percentileDelay{
 			percentile: route.Hedge.Percentile.Fixed,
 			initial:    route.Hedge.InitialDelay.D(),

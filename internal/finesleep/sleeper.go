@@ -2,29 +2,23 @@ package finesleep
 
 import (
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
 )
 
 // Sleeper sleeps one goroutine at a time on its own timerfd.
 type Sleeper struct {
 	fd int
-	f  *os.File // owns fd; never call f.Fd(), which would make it blocking
-}
-
-type itimerspec struct {
-	interval, value syscall.Timespec
+	f  *os.File
 }
 
 // New returns nil when timerfd is unavailable; a nil Sleeper sleeps on the
 // runtime timer.
 func New() *Sleeper {
-	fd, _, errno := syscall.RawSyscall(syscall.SYS_TIMERFD_CREATE, 1 /* CLOCK_MONOTONIC */, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if errno != 0 {
+	fd, f, ok := openTimerfd()
+	if !ok {
 		return nil
 	}
-	return &Sleeper{fd: int(fd), f: os.NewFile(fd, "timerfd")}
+	return &Sleeper{fd: fd, f: f}
 }
 
 // SleepUntil returns at t, or soon after; never before.
@@ -33,17 +27,11 @@ func (s *Sleeper) SleepUntil(t time.Time) {
 	if d <= 0 {
 		return
 	}
-	if s == nil {
+	if s == nil || setTimerfd(s.fd, d) != nil {
 		time.Sleep(d)
 		return
 	}
-	spec := itimerspec{value: syscall.NsecToTimespec(int64(d))}
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, uintptr(s.fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 	var buf [8]byte
-	if errno != 0 {
-		time.Sleep(time.Until(t))
-		return
-	}
 	if _, err := s.f.Read(buf[:]); err != nil {
 		time.Sleep(time.Until(t))
 	}
