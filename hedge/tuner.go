@@ -62,6 +62,9 @@ const (
 	// delays that still fit the cap. A p99 read from two windows of a replica's
 	// answers varies by about 5% from one window to the next (a few hundred samples).
 	keepLatencyGain = 0.1
+	// roomShare: the cap's best keeps the cap's room only while that keeps this
+	// share of the p99 the cap's edge cuts from no hedging at all.
+	roomShare = 0.75
 	// loadSlack: among choices within this much of the least extra load, the one
 	// with the lowest p99 is taken, so a flat cost curve does not put the delay on
 	// the edge of the target.
@@ -220,8 +223,13 @@ func tune(in tuneInput) (tuneResult, error) {
 		// cap-only form keeps. Taken at the cap's very edge, it exceeds the cap in
 		// about half the windows that follow, as a window's extra load varies by a
 		// point or two; and it is the cheapest choice's estimate that is the lowest.
+		// But not when the room costs most of what hedging buys: where the tail
+		// alone costs about the cap (15% of answers late, a 20% cap), the delays
+		// within the room hedge little of it, and hysteresis would then hold even
+		// max_delay after a look past the cap.
+		edge := best
 		s.setGoal(time.Duration(float64(target)*(1-chooseTargetMargin)), in.Goal.maxExtra*(1-chooseCapMargin))
-		if roomy := s.choose(); s.class(roomy) == 1 {
+		if roomy := s.choose(); s.class(roomy) == 1 && s.keepsMostOf(roomy, edge) {
 			best = roomy
 		}
 	}

@@ -78,6 +78,17 @@ func (s *search) candidates() {
 	}
 }
 
+// keepsMostOf says whether p cuts at least roomShare of what edge cuts from the
+// p99 of hedging nothing (every free delay at max_delay).
+func (s *search) keepsMostOf(p, edge *point) bool {
+	none := make([]int64, len(s.cands))
+	for i := range none {
+		none[i] = s.pin(i, clampDelay(s.in.Hedge, s.in.Hedge.MaxDelay.D()))
+	}
+	base := s.p99(s.eval(none))
+	return float64(base-s.p99(p)) >= roomShare*float64(base-s.p99(edge))
+}
+
 // pin is d, or replica i's pinned delay.
 func (s *search) pin(i int, d int64) int64 {
 	if s.in.Pinned != nil && s.in.Pinned[i] > 0 {

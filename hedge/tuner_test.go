@@ -425,6 +425,32 @@ func TestTuneCapBestKeepsRoom(t *testing.T) {
 	}
 }
 
+// TestTuneCapBestLeavesTheRoomWhenItBuysLittle: with a sixth of the answers 20ms
+// late, hedging the tail costs about the whole 20% cap, and the delays within the
+// cap's 5% room hedge little of it (p99 22.4ms against 24.2ms for no hedges). After
+// a look past the cap (the delays in force at max_delay), hysteresis then kept
+// max_delay: hedging nothing, window after window. The cap's edge is taken instead.
+func TestTuneCapBestLeavesTheRoomWhenItBuysLittle(t *testing.T) {
+	var reps []replicaLatency
+	for _, n := range []string{"r1", "r2", "r3"} {
+		reps = append(reps, heavyTail(n, 600, 2600*time.Microsecond, 0.3, 0.16, 20*time.Millisecond))
+	}
+	maxDelay := tuneHedge().MaxDelay.D()
+	looked := []time.Duration{maxDelay, maxDelay, maxDelay}
+	res, err := tune(tuneInput{Replicas: reps, Censor: looked, Current: looked, Hedge: tuneHedge(), BudgetCap: 0.25,
+		Goal: autoGoal{12 * time.Millisecond, 0.2}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kept || !res.CapBest || res.OverCap {
+		t.Fatalf("%+v: want the cap's best, not the delays in force", res)
+	}
+	if slices.Contains(res.Delays, maxDelay) || res.ExtraLoad > 0.2+1e-9 || res.Latency.P99 > 16*time.Millisecond {
+		t.Errorf("delays %v, predicted %.4f extra and p99 %v: want the tail hedged within the cap, p99 under 16ms",
+			res.Delays, res.ExtraLoad, res.Latency.P99)
+	}
+}
+
 // cutShort is r with every sample past at recorded at at: the primaries a hedge
 // overtook, as their replica records them.
 func cutShort(r replicaLatency, at time.Duration) replicaLatency {
