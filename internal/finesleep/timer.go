@@ -2,6 +2,7 @@ package finesleep
 
 import (
 	"container/heap"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -21,7 +22,8 @@ import (
 // armed Timer stops, a system call to end the goroutine, and a new one on the next
 // Reset.
 //
-// Not for testing/synctest: the timerfd keeps real time, not the bubble's.
+// Not for testing/synctest: the timerfd keeps real time, not the bubble's. Make one
+// with NewTimer; the zero Timer is not ready for use.
 type Timer struct {
 	// C receives the time when the timer fires.
 	C <-chan time.Time
@@ -50,11 +52,14 @@ func (t *Timer) Reset(d time.Duration) {
 		return
 	}
 	s := sched
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.remove(t)
+	now := s.now() // under mu: a wait for the lock must not delay the fd's expiry
+	s.unlink(t)    // no wake to end run: t goes straight back in
 	t.when = now + int64(max(d, 0))
+	if t.when < now { // now+d overflowed (d near math.MaxInt64): never, in effect
+		t.when = math.MaxInt64
+	}
 	heap.Push(&s.heap, t)
 	if s.armedAt == 0 || t.when < s.armedAt {
 		s.arm(t.when, now)
@@ -125,9 +130,9 @@ func (s *scheduler) run() {
 // next one. A deadline whose timer was stopped or reset meanwhile finds nothing.
 // It reports whether timers remain; if not, run ends, and the next Reset starts it.
 func (s *scheduler) fire() bool {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	s.armedAt = 0
 	fired := time.Now()
 	for len(s.heap) > 0 && s.heap[0].when <= now {
@@ -146,7 +151,9 @@ func (s *scheduler) fire() bool {
 }
 
 // arm sets the timerfd for when, under mu. The set cannot fail on a valid fd with a
-// positive time; if it did, a runtime timer fires the deadline, so none is lost.
+// positive time; if it did, a runtime timer fires the deadline, so none is lost (and
+// should that fire find the heap empty while run still reads, a second run could
+// start: a cost of a path that cannot be taken, not worth code).
 func (s *scheduler) arm(when, now int64) {
 	d := time.Duration(max(when-now, 1))
 	if err := setTimerfd(s.fd, d); err != nil {
@@ -159,16 +166,23 @@ func (s *scheduler) arm(when, now int64) {
 // the heap, the timerfd is set to expire at once, so run wakes, finds nothing and
 // ends instead of waiting for a deadline nobody waits for.
 func (s *scheduler) remove(t *Timer) {
+	if s.unlink(t) && len(s.heap) == 0 && s.running {
+		now := s.now()
+		s.arm(now, now)
+	}
+}
+
+// unlink takes t out of the heap, if there, and drains its channel, under mu.
+func (s *scheduler) unlink(t *Timer) (was bool) {
 	if t.index >= 0 {
 		heap.Remove(&s.heap, t.index)
-		if len(s.heap) == 0 && s.running {
-			s.arm(s.now(), s.now())
-		}
+		was = true
 	}
 	select {
 	case <-t.c:
 	default:
 	}
+	return was
 }
 
 // timerHeap orders timers by deadline, each knowing its index for Remove.

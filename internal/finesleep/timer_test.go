@@ -2,6 +2,7 @@ package finesleep
 
 import (
 	"container/heap"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -161,4 +162,21 @@ func TestGoroutineEndsWithTheLastTimer(t *testing.T) {
 	a.Reset(time.Millisecond) // and it starts again
 	receive(t, a, "a timer after the goroutine ended")
 	goleak.VerifyNone(t)
+}
+
+// A Reset far in the future (math.MaxInt64 as "never") overflowed the deadline to a
+// negative one: it then sorted first and fired at the next wake, and the timerfd's
+// deadline, negative too, kept every later timer from moving it, so none fired.
+func TestHugeResetLeavesOtherTimersAlone(t *testing.T) {
+	never, soon := NewTimer(), NewTimer()
+	defer never.Stop()
+	time.Sleep(time.Millisecond) // the scheduler's clock is past zero: now+MaxInt64 overflows
+	never.Reset(math.MaxInt64)
+	soon.Reset(time.Millisecond)
+	receive(t, soon, "a 1ms timer beside Reset(math.MaxInt64)")
+	select {
+	case <-never.C:
+		t.Fatal("Reset(math.MaxInt64) fired")
+	default:
+	}
 }
