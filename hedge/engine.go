@@ -409,51 +409,39 @@ func (r *run) outcomeOf(a *attempt) AttemptOutcome {
 }
 
 // engineTimer is a stoppable one-shot timer whose channel is nil while disarmed, so a
-// select on it simply never fires. One timer serves every arming of a request:
-// since Go 1.23 a stopped or reset timer delivers no stale tick (a finesleep.Timer
-// neither), and a new timer per hedge was two allocations each time.
+// select on it simply never fires. One timer serves every arming of a request: a
+// stopped or reset one delivers no stale tick, and a new timer per hedge was two
+// allocations each time.
 type engineTimer struct {
-	t    *time.Timer
-	f    *finesleep.Timer
-	fine bool // Options.FineTimers: f, not t
-	on   bool // armed: the timer runs and its channel is selected on
+	t    *finesleep.Timer
+	fine bool // Options.FineTimers: on the timerfd, not the runtime timer alone
+	on   bool // armed: t runs and its channel is selected on
 }
 
 func (t *engineTimer) arm(d time.Duration) {
-	switch {
-	case t.fine && t.f == nil:
-		t.f = finesleep.NewTimer()
-		t.f.Reset(d)
-	case t.fine:
-		t.f.Reset(d)
-	case t.t == nil:
-		t.t = time.NewTimer(d)
-	default:
-		t.t.Reset(d)
+	if t.t == nil {
+		if t.fine {
+			t.t = finesleep.NewTimer()
+		} else {
+			t.t = finesleep.NewRuntimeTimer()
+		}
 	}
+	t.t.Reset(d)
 	t.on = true
 }
 
 func (t *engineTimer) stop() {
-	if !t.on {
-		return
-	}
-	if t.fine {
-		t.f.Stop()
-	} else {
+	if t.on {
 		t.t.Stop()
+		t.on = false
 	}
-	t.on = false
 }
 
 func (t *engineTimer) armed() bool { return t.on }
 
 func (t *engineTimer) fired() <-chan time.Time {
-	switch {
-	case !t.on:
+	if !t.on {
 		return nil
-	case t.fine:
-		return t.f.C
 	}
 	return t.t.C
 }

@@ -273,14 +273,13 @@ type worker struct {
 // and is charged to latency, not to generator lag. Any other lateness is the
 // generator's own (timers, CPU, bookkeeping).
 func (w *worker) loop(ctx context.Context, d *dispenser) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var fine *finesleep.Sleeper
-	if !w.opts.timerOnly {
-		if fine = finesleep.New(); fine != nil {
-			defer fine.Close()
-		}
+	// A runtime timer fires up to 1ms late in an idle process, and every request
+	// would be sent late by that much; finesleep's fires on time.
+	timer := finesleep.NewTimer()
+	if w.opts.timerOnly {
+		timer = finesleep.NewRuntimeTimer()
 	}
+	defer timer.Stop()
 	var freeSince time.Time // when this worker's previous answer arrived
 	for {
 		s, ok := d.next()
@@ -288,38 +287,19 @@ func (w *worker) loop(ctx context.Context, d *dispenser) {
 			return
 		}
 		intended := w.start.Add(s.at)
-		now := time.Now()
 		queued := freeSince.After(intended)
-		if now.Before(intended) {
-			if !wait(ctx, timer, fine, now, intended) {
+		if wait := time.Until(intended); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
 				return
+			case <-timer.C:
 			}
 		} else if ctx.Err() != nil {
 			return
 		}
 		freeSince = w.send(ctx, s, intended, queued)
 	}
-}
-
-// wait sleeps until the intended time; false if ctx ended first. fine == nil:
-// the runtime timer alone.
-func wait(ctx context.Context, timer *time.Timer, fine *finesleep.Sleeper, now, intended time.Time) bool {
-	coarse := intended.Sub(now)
-	if fine != nil {
-		coarse -= finesleep.Margin
-	}
-	if coarse > 0 {
-		timer.Reset(coarse)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-		}
-	}
-	if fine != nil {
-		fine.SleepUntil(intended) // at most finesleep.Margin, so ctx is not watched
-	}
-	return true
 }
 
 // send makes one request and records it; it returns when the answer ended.

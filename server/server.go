@@ -37,9 +37,6 @@ type Options struct {
 	Seed uint64
 	// Now is the clock of budgets and latency windows. Nil: time.Now.
 	Now func() time.Time
-	// CoarseTimers fires hedge delays on runtime timers (hedge.Options.FineTimers
-	// off): for tests on testing/synctest, whose fake clock a timerfd does not keep.
-	CoarseTimers bool
 	// SpanExporter receives the trace spans (tests use the SDK's in-memory one; an
 	// embedder may bring its own). Nil: OTLP/HTTP to tracing.otlp_endpoint, and no
 	// tracing when that is empty. Set, tracing is on whatever otlp_endpoint says, and
@@ -180,7 +177,7 @@ func (s *Server) build(cfg *config.Config, prev *state, found map[string][]confi
 			MinSamples:           cfg.Latency.MinSamples,
 			MaxResponseBodyBytes: cfg.Limits.MaxResponseBodyBytes,
 			Latency:              cfg.Latency,
-			FineTimers:           !s.opts.CoarseTimers,
+			FineTimers:           true,
 		}
 		s.tracing.instrument(&opts, set)
 		plan, err := hedge.NewPlan(rc, set, opts)

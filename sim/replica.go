@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hedgegate/hedgegate/internal/finesleep"
 )
 
 // maxBody bounds what a POST read may send; the simulator only needs a key.
@@ -50,10 +48,6 @@ type Replica struct {
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
-
-	// sleepers end each drawn latency to the microsecond: on a runtime timer
-	// alone an idle replica answers up to 1ms later than its profile says.
-	sleepers *finesleep.Pool
 
 	// epoch is added to every key's fresh version; a Cluster shares one
 	// between its replicas so a bump is a write everyone sees.
@@ -135,7 +129,6 @@ func NewReplica(name string, p Profile, seed uint64, opts ...Option) (*Replica, 
 		closing:  make(chan struct{}),
 		rng:      rand.New(rand.NewPCG(seed, stableHash(0, name))),
 		epoch:    o.epoch,
-		sleepers: finesleep.NewPool(64),
 	}
 	p.Mode, _ = parseMode(p.Mode) // canonical: "normal" → ""
 	r.profile.Store(&p)
@@ -263,7 +256,6 @@ func (r *Replica) Close() error {
 			r.srv.Close()
 		}
 		r.handlers.Wait()
-		r.sleepers.Close()
 		if err := <-r.serveErr; !errors.Is(err, http.ErrServerClosed) {
 			r.closeErr = err
 		}

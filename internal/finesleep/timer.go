@@ -37,12 +37,18 @@ type Timer struct {
 // NewTimer returns a stopped Timer: Reset arms it.
 func NewTimer() *Timer {
 	if s := sharedScheduler(); s == nil {
-		rt := time.NewTimer(time.Hour)
-		rt.Stop()
-		return &Timer{C: rt.C, rt: rt, index: -1}
+		return NewRuntimeTimer()
 	}
 	c := make(chan time.Time, 1)
 	return &Timer{C: c, c: c, index: -1}
+}
+
+// NewRuntimeTimer returns a stopped Timer on the runtime timer alone, for callers on
+// testing/synctest's fake clock.
+func NewRuntimeTimer() *Timer {
+	rt := time.NewTimer(time.Hour)
+	rt.Stop()
+	return &Timer{C: rt.C, rt: rt, index: -1}
 }
 
 // Reset arms the timer to fire d from now, replacing any earlier arming.
