@@ -337,6 +337,9 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 		"X-Forwarded-Port":  {"443"},
 		"Forwarded":         {"for=10.1.2.3;proto=https"},
 		"X-Real-Ip":         {"10.1.2.3"},
+		// What CGI-style servers read as X-Forwarded-For and X-Real-Ip.
+		"X_forwarded_for": {"10.6.6.6"},
+		"X_real_ip":       {"10.6.6.6"},
 	}
 	for _, tc := range []struct {
 		name, trusted string
@@ -344,13 +347,14 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 	}{
 		{"untrusted peer", "", map[string]string{
 			"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "gw.example",
-			"X-Forwarded-Port": "", "Forwarded": "", "X-Real-Ip": ""}},
+			"X-Forwarded-Port": "", "Forwarded": "", "X-Real-Ip": "", "X_forwarded_for": "", "X_real_ip": ""}},
 		{"peer outside the trusted range", "trusted_proxies: [10.0.0.0/8]\n", map[string]string{
 			"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "gw.example",
-			"Forwarded": ""}},
+			"Forwarded": "", "X_forwarded_for": ""}},
 		{"trusted peer", "trusted_proxies: [10.0.0.0/8, 127.0.0.0/8]\n", map[string]string{
 			"X-Forwarded-For": "10.1.2.3, 127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
-			"X-Forwarded-Port": "443", "Forwarded": "for=10.1.2.3;proto=https", "X-Real-Ip": "10.1.2.3"}},
+			"X-Forwarded-Port": "443", "Forwarded": "for=10.1.2.3;proto=https", "X-Real-Ip": "10.1.2.3",
+			"X_forwarded_for": "10.6.6.6"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r1 := newReplica(t, "r1", nil)

@@ -45,8 +45,12 @@ func connectionNamed(h http.Header) map[string]bool {
 // isForwardingHeader: name is one a client may send to say who it is or how it
 // connected (Forwarded, X-Real-Ip, the X-Forwarded- family). From a peer outside
 // trusted_proxies every one is removed; the gateway then sets X-Forwarded-For, -Proto
-// and -Host from what it saw itself.
+// and -Host from what it saw itself. Look-alikes with underscores (X_Forwarded_For)
+// count too: CGI, WSGI, PHP and Rack read both spellings as HTTP_X_FORWARDED_FOR.
 func isForwardingHeader(name string) bool {
+	if strings.IndexByte(name, '_') >= 0 {
+		name = http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))
+	}
 	return name == "Forwarded" || name == "X-Real-Ip" || strings.HasPrefix(name, forwardedPrefix)
 }
 
