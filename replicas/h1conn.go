@@ -2,12 +2,14 @@ package replicas
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +62,9 @@ var errHeaderTooLarge = fmt.Errorf("replica's answer headers exceed %d bytes", m
 type connReader struct {
 	pc    *h1Conn
 	limit int64 // bytes still allowed; -1: no limit (the body is bounded by its framing)
+	// head keeps what was read while the headers were (limit >= 0): see
+	// restoreConnection.
+	head []byte
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -73,6 +78,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 	r.pc.received += int64(n)
 	if r.limit > 0 {
 		r.limit -= int64(n)
+		r.head = append(r.head, p[:n]...)
 	}
 	return n, err
 }
@@ -115,8 +121,14 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 // informational answers (101 is final), all within maxResponseHeaderBytes.
 func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
 	pc.in.limit = maxResponseHeaderBytes
-	defer func() { pc.in.limit = -1 }()
-	for {
+	pc.in.head = pc.in.head[:0]
+	defer func() {
+		pc.in.limit = -1
+		if cap(pc.in.head) > keptHeadBytes {
+			pc.in.head = nil
+		}
+	}()
+	for interim := 0; ; interim++ {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err
@@ -127,7 +139,38 @@ func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
 		case code < 200 && code != http.StatusSwitchingProtocols:
 			continue
 		}
+		restoreConnection(resp, pc.in.head, interim)
 		return resp, nil
+	}
+}
+
+// keptHeadBytes is the most a connection keeps of the buffer for its answers' heads
+// between requests; a larger one, grown by a rare large head, is let go.
+const keptHeadBytes = 16 << 10
+
+// restoreConnection puts back the Connection header http.ReadResponse deletes from
+// an HTTP/1.1 answer that says close. Without it the headers that Connection names
+// hop-by-hop (Connection: X-Secret, close) would pass on to the client as if they
+// were the answer's own: net/http's Transport, and so httputil.ReverseProxy, leak them
+// that way. head is every byte read since the request was sent, interim the number of
+// 1xx answers before the final one; it is parsed again only in that rare case.
+func restoreConnection(resp *http.Response, head []byte, interim int) {
+	if !resp.Close || !resp.ProtoAtLeast(1, 1) || resp.Header["Connection"] != nil {
+		return
+	}
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	var h textproto.MIMEHeader
+	for range interim + 1 {
+		if _, err := tp.ReadLine(); err != nil {
+			return
+		}
+		var err error
+		if h, err = tp.ReadMIMEHeader(); err != nil {
+			return
+		}
+	}
+	if vv := h["Connection"]; vv != nil {
+		resp.Header["Connection"] = vv
 	}
 }
 

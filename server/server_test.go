@@ -183,6 +183,29 @@ func TestProxiesAReadWithCleanHeaders(t *testing.T) {
 	}
 }
 
+// A replica closing its connection says so in the same Connection header that names
+// its hop-by-hop headers; net/http's parser deletes that header, and with it the only
+// record of which headers were the connection's.
+func TestHeadersAClosingAnswerNamesHopByHopStayBehind(t *testing.T) {
+	replica := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "X-Secret, close")
+		w.Header().Set("X-Secret", "hop")
+		w.Header().Set("X-Version", "7")
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(replica.Close)
+	g := newGateway(t, gatewayYAML([]string{replica.URL}, ""))
+	for range 2 {
+		resp, body := g.do(t, "GET", "/kv/k1", nil, nil)
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-Secret") != "" || resp.Header.Get("X-Version") != "7" {
+			t.Errorf("client got %v: want X-Version and no X-Secret", resp.Header)
+		}
+	}
+}
+
 func TestStripPrefixAndPostReads(t *testing.T) {
 	r1 := newReplica(t, "r1", nil)
 	g := newGateway(t, gatewayYAML([]string{r1.srv.URL}, ""))
