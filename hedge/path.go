@@ -14,11 +14,12 @@ import (
 // joined to the base path they cannot climb out of it. A segment that holds an encoded
 // separator (%2F, or a "\" raw or encoded) around a dot segment, such as "..%2F..",
 // would become dot segments only in a replica that decodes separators before it
-// resolves them, which the engine cannot know: the request is refused. Other encoded
-// separators ("a%2Fb") stay as they are.
+// resolves them, which the engine cannot know: the request is refused, as is a dot
+// segment with ;parameters ("..;x"), which Tomcat, Jetty and Spring resolve as "..".
+// Other encoded separators ("a%2Fb") stay as they are.
 
 // errPathEscapes is a request path that could reach outside a replica's base path.
-var errPathEscapes = errors.New("request path holds a dot segment behind an encoded separator, which a replica may resolve outside its base path")
+var errPathEscapes = errors.New("request path holds a dot segment behind an encoded separator or with ;parameters, which a replica may resolve outside its base path")
 
 // confine returns req with its path cleaned of dot segments: req itself when there
 // are none (the usual case, without allocating), else a copy with a new URL.
@@ -86,9 +87,11 @@ func mayHoldDots(p string) bool {
 }
 
 // dotsBehindSeparator says whether a decoded segment holds "." or ".." once split on
-// "/" or "\": the segment's own dot form is handled by cleanPath.
+// "/" or "\", or once what follows a ";" is dropped (Tomcat, Jetty and Spring read
+// "..;x" as ".."): the segment's own dot form is handled by cleanPath.
 func dotsBehindSeparator(seg string) bool {
 	for _, piece := range strings.FieldsFunc(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
+		piece, _, _ = strings.Cut(piece, ";")
 		if piece == "." || piece == ".." {
 			return true
 		}

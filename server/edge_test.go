@@ -92,6 +92,11 @@ routes:
 		{"/files/%2e%2e%5cprivate", 400, ""},
 		{`/files/..\private`, 400, ""},
 		{"/files/a%00b", 400, ""},
+		{"/files/..;/private", 400, ""}, // Tomcat, Jetty and Spring read ..; as ..
+		{"/files/a/..;jsessionid=x/private", 400, ""},
+		{"/files/.;/private", 400, ""},
+		{"/files/%2e%2e%3b/private", 400, ""},
+		{"/files/a;v=1/b", 200, "/public/a;v=1/b"},
 		{"/files/a/./b/../c", 200, "/public/a/c"},
 		{"/files//a//b", 200, "/public/a/b"},
 		{"/files/a%20b/c%3Fd?x=../y", 200, "/public/a%20b/c%3Fd?x=../y"},

@@ -9,8 +9,9 @@ import (
 // merge_slashes: true and path_with_escaped_slashes_action: REJECT_REQUEST:
 //
 //   - a path that does not start with "/", or holds an encoded "/" or "\" (%2F, %5C),
-//     a raw "\" or an encoded control character, is refused with 400: each would make
-//     the replica split segments differently from the gateway;
+//     a raw "\", an encoded control character or a dot segment with ;parameters
+//     ("..;"), is refused with 400: each would make the replica split or resolve
+//     segments differently from the gateway;
 //   - dot segments ("." and "..", in any encoding such as %2e%2e) are resolved as
 //     RFC 3986 §5.2.4 says, never above the root, and empty segments ("//") merged;
 //   - this happens before routing, so the route chosen is the one for the path
@@ -47,6 +48,8 @@ func normalizeFull(u *url.URL) *edgeError {
 			return refuse(refuseBadRequest, "request path: "+err.Error())
 		case hasControl(dec):
 			return refuse(refuseBadRequest, "request path holds an encoded control character")
+		case isDotWithParams(dec):
+			return refuse(refuseBadRequest, `request path holds a dot segment with parameters ("..;"), which replicas such as Tomcat resolve as ".."`)
 		case dec == "" || dec == ".":
 			trailing = last
 		case dec == "..":
@@ -102,6 +105,15 @@ func separatorLike(escaped string) string {
 		}
 	}
 	return ""
+}
+
+// isDotWithParams says whether a decoded segment is "." or ".." followed by
+// ;parameters (RFC 2396's path parameters): Tomcat, Jetty and Spring drop what follows
+// ";" before they resolve dot segments, so "/files/..;/admin" is "/admin" to them
+// while here it is one segment named "..;". Refused, as no real key looks like that.
+func isDotWithParams(seg string) bool {
+	before, _, found := strings.Cut(seg, ";")
+	return found && (before == "." || before == "..")
 }
 
 func hasControl(s string) bool {
