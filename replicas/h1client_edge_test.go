@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -155,5 +156,27 @@ func TestH1KeepsTheConnectionHeaderOfAClosingAnswer(t *testing.T) {
 				t.Errorf("Connection = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// A replica that streams 1xx answers is cut off after maxInterimAnswers of them
+// rather than parsed for as long as the header limit lasts.
+func TestH1BoundsInformationalAnswers(t *testing.T) {
+	const interim = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+	for _, n := range []int{maxInterimAnswers, maxInterimAnswers + 1} {
+		srv := newRawReplica(t, func(conn, req int) ([]byte, bool) {
+			return []byte(strings.Repeat(interim, n) + okAnswer), true
+		})
+		resp, err := do(t, newTestH1(t), context.Background(), http.MethodGet, srv.url())
+		if n <= maxInterimAnswers {
+			if err != nil {
+				t.Fatalf("%d 1xx answers: %v", n, err)
+			}
+			resp.Body.Close()
+			continue
+		}
+		if !errors.Is(err, errTooManyInterim) {
+			t.Errorf("%d 1xx answers: got %v, want %v", n, err, errTooManyInterim)
+		}
 	}
 }

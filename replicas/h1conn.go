@@ -117,8 +117,9 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// readResponse reads the final answer's status line and headers, skipping 1xx
-// informational answers (101 is final), all within maxResponseHeaderBytes.
+// readResponse reads the final answer's status line and headers, skipping up to
+// maxInterimAnswers 1xx informational answers (101 is final), all within
+// maxResponseHeaderBytes.
 func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
 	pc.in.limit = maxResponseHeaderBytes
 	pc.in.head = pc.in.head[:0]
@@ -137,12 +138,22 @@ func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
 		case code < 100:
 			return nil, fmt.Errorf("replica answered status %d, not an HTTP status", code)
 		case code < 200 && code != http.StatusSwitchingProtocols:
+			if interim == maxInterimAnswers {
+				return nil, errTooManyInterim
+			}
 			continue
 		}
 		restoreConnection(resp, pc.in.head, interim)
 		return resp, nil
 	}
 }
+
+// maxInterimAnswers bounds the 1xx answers skipped before the final one: a real
+// server sends one or two (100 Continue, 103 Early Hints), and each costs a parse, so a
+// replica streaming them inside the header limit would burn a core for nothing.
+const maxInterimAnswers = 16
+
+var errTooManyInterim = fmt.Errorf("replica sent more than %d informational (1xx) answers", maxInterimAnswers)
 
 // keptHeadBytes is the most a connection keeps of the buffer for its answers' heads
 // between requests; a larger one, grown by a rare large head, is let go.
