@@ -137,12 +137,18 @@ func (s *search) p99(p *point) int64 {
 
 // meets says whether the point's requests finish by the target, 99% of them, for
 // every primary replica: the survival at the target alone, cheaper than a p99. Only
-// points within the cap ask, so the budget grants every hedge.
+// points within the cap ask, and the budget grants every hedge of those within it;
+// past it (a cap above budget.ratio, which validate refuses but tune may be given)
+// only the budget's share, as p99 and the prediction count them.
 func (s *search) meets(p *point) bool {
 	if p.meetAt != s.limit {
 		p.meet, p.meetAt = 1, s.limit
+		f := 1.0
+		if p.load > s.in.BudgetCap {
+			f = s.m.fraction(p.ds, s.in.BudgetCap)
+		}
 		for _, g := range s.groups {
-			if len(g) > 0 && s.m.survivalOver(g, s.limit, p.ds, s.m.k, 1) > 0.01+1e-9 {
+			if len(g) > 0 && s.m.survivalOver(g, s.limit, p.ds, s.m.k, f) > 0.01+1e-9 {
 				p.meet = 0
 				break
 			}
