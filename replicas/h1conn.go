@@ -141,9 +141,12 @@ func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
 			if interim == maxInterimAnswers {
 				return nil, errTooManyInterim
 			}
+			// Keep only what is not parsed yet: the next answer starts there.
+			unread := pc.in.head[len(pc.in.head)-pc.br.Buffered():]
+			pc.in.head = append(pc.in.head[:0], unread...)
 			continue
 		}
-		restoreConnection(resp, pc.in.head, interim)
+		restoreConnection(resp, pc.in.head)
 		return resp, nil
 	}
 }
@@ -163,22 +166,20 @@ const keptHeadBytes = 16 << 10
 // an HTTP/1.1 answer that says close. Without it the headers that Connection names
 // hop-by-hop (Connection: X-Secret, close) would pass on to the client as if they
 // were the answer's own: net/http's Transport, and so httputil.ReverseProxy, leak them
-// that way. head is every byte read since the request was sent, interim the number of
-// 1xx answers before the final one; it is parsed again only in that rare case.
-func restoreConnection(resp *http.Response, head []byte, interim int) {
+// that way. head holds the bytes read from the final answer's status line on (those of
+// 1xx answers before it are dropped as each is parsed); it is parsed again only in
+// that rare case.
+func restoreConnection(resp *http.Response, head []byte) {
 	if !resp.Close || !resp.ProtoAtLeast(1, 1) || resp.Header["Connection"] != nil {
 		return
 	}
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
-	var h textproto.MIMEHeader
-	for range interim + 1 {
-		if _, err := tp.ReadLine(); err != nil {
-			return
-		}
-		var err error
-		if h, err = tp.ReadMIMEHeader(); err != nil {
-			return
-		}
+	if _, err := tp.ReadLine(); err != nil {
+		return
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return
 	}
 	if vv := h["Connection"]; vv != nil {
 		resp.Header["Connection"] = vv
