@@ -131,29 +131,23 @@ func FuzzH1Answer(f *testing.F) {
 // http.ReadResponse deletes an HTTP/1.1 answer's Connection header when it says
 // close; the client puts it back, or the headers it names hop-by-hop would pass on.
 func TestH1KeepsTheConnectionHeaderOfAClosingAnswer(t *testing.T) {
-	for name, answer := range map[string]string{
-		"final":        "HTTP/1.1 200 OK\r\nConnection: X-Secret, close\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
-		"after a 1xx":  "HTTP/1.1 100 Continue\r\nConnection: X-Early\r\n\r\nHTTP/1.1 200 OK\r\nconnection: close\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
-		"keep-alive":   "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
-		"only a close": "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+	for _, tc := range []struct {
+		name, answer string
+		want         []string
+	}{
+		{"final", "HTTP/1.1 200 OK\r\nConnection: X-Secret, close\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok", []string{"X-Secret, close"}},
+		{"after a 1xx", "HTTP/1.1 100 Continue\r\nConnection: X-Early\r\n\r\nHTTP/1.1 200 OK\r\nconnection: close\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok", []string{"close", "X-Secret"}},
+		{"keep-alive", "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok", []string{"X-Secret"}},
+		{"only a close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", []string{"close"}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			srv := newRawReplica(t, func(conn, req int) ([]byte, bool) { return []byte(answer), true })
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRawReplica(t, func(conn, req int) ([]byte, bool) { return []byte(tc.answer), true })
 			resp, body := getBody(t, newTestH1(t), srv.url())
 			if body != "ok" {
 				t.Fatalf("body %q", body)
 			}
-			want := []string{"X-Secret, close"}
-			switch name {
-			case "after a 1xx":
-				want = []string{"close", "X-Secret"}
-			case "keep-alive":
-				want = []string{"X-Secret"}
-			case "only a close":
-				want = []string{"close"}
-			}
-			if got := resp.Header["Connection"]; !slices.Equal(got, want) {
-				t.Errorf("Connection = %q, want %q", got, want)
+			if got := resp.Header["Connection"]; !slices.Equal(got, tc.want) {
+				t.Errorf("Connection = %q, want %q", got, tc.want)
 			}
 		})
 	}
