@@ -98,6 +98,9 @@ type attempt struct {
 	// attempt's goroutine, which may also be finishing on its own: hence atomic.
 	overtaken atomic.Bool
 	traceEnd  func(AttemptEnd) // from Tracer.StartAttempt; nil without a tracer
+	// arrival is filled in by the transport while the answer's headers are awaited
+	// (attemptMode.askArrival).
+	arrival replicas.Arrival
 }
 
 // Do sends req to the plan's replicas and returns the decided answer, or an *Error.
@@ -208,6 +211,9 @@ func (r *run) launch(kind Kind, rep *replicas.Replica, delay time.Duration) bool
 		ctx, a.traceEnd = t.StartAttempt(ctx, AttemptStart{Route: r.plan.route, Replica: rep.Name, Kind: kind, Delay: delay})
 	}
 	a.ctx, a.cancel = context.WithCancelCause(ctx)
+	if r.plan.mode.askArrival {
+		a.ctx = replicas.WithArrival(a.ctx, &a.arrival)
+	}
 	if r.plan.mode.cutAtTimeout {
 		cancel := a.cancel
 		a.timer = time.AfterFunc(r.plan.AttemptTimeout(rep), func() { cancel(errAttemptTimeout) })
@@ -266,6 +272,17 @@ func (r *run) tried(rep *replicas.Replica) bool {
 	}
 	return false
 }
+
+func (r *run) answerWaiting() bool {
+	for _, a := range r.attempts {
+		if !a.received && a.arrival.Waiting() {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) held() { r.plan.observer.HedgeHeld(r.plan.route) }
 
 // spend reports a budget denial once per request and kind, so that a request looking
 // again for budget does not inflate hedgegate_budget_denied_total. A request with no

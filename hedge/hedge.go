@@ -26,7 +26,7 @@ type delaySource interface {
 }
 
 func (s *hedgeStrategy) mode() attemptMode {
-	return attemptMode{maxAttempts: s.maxAttempts, read: firstAnswerRead(s.bodyVersion)}
+	return attemptMode{maxAttempts: s.maxAttempts, read: firstAnswerRead(s.bodyVersion), askArrival: true}
 }
 
 func (s *hedgeStrategy) begin(req *http.Request, _ []byte) (*http.Request, scheduler, collector) {
@@ -43,7 +43,13 @@ type hedgeRequest struct {
 	hedging    bool          // the timer is armed for a hedge
 	hedgeDelay time.Duration // what it was armed with
 	looks      int           // hedges denied so far: each next look waits twice as long
+	holds      int           // hedges held so far for an answer already waiting
 }
+
+// maxHolds bounds the hedges one request holds back for an answer that is waiting
+// unread: each hold waits one more hedge delay, and an answer whose headers keep
+// arriving but never end (a replica trickling them) must not hold its hedge forever.
+const maxHolds = 3
 
 func (h *hedgeRequest) start(l launcher) {
 	if l.launch(KindPrimary, nil, 0) {
@@ -92,6 +98,16 @@ func (h *hedgeRequest) wake(l launcher) {
 
 func (h *hedgeRequest) hedge(l launcher) {
 	if !l.canLaunch() {
+		return
+	}
+	if h.holds < maxHolds && l.answerWaiting() {
+		// The replica has answered and the gateway is behind on reading it (a
+		// saturated core): a hedge cannot beat an answer already here, it would only
+		// add load where CPU is short and cost the loser its HTTP/1.1 connection.
+		// Look again after one more delay, in case that answer then stalls.
+		h.holds++
+		l.held()
+		h.hedgeAfter(l, max(h.strategy.delays.delay(l.last()), time.Millisecond))
 		return
 	}
 	if !l.spend(KindHedge) {

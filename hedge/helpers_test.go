@@ -122,6 +122,7 @@ type recorder struct {
 	attempts map[string]int // "replica/kind"
 	wins     int
 	denied   int
+	held     int
 	quorum   map[string]int
 	diverged map[string]int
 	stale    map[string]int // per replica
@@ -139,6 +140,7 @@ func (o *recorder) AttemptStarted(_, replica string, kind Kind) {
 }
 func (o *recorder) HedgeWon(string)     { o.mu.Lock(); o.wins++; o.mu.Unlock() }
 func (o *recorder) BudgetDenied(string) { o.mu.Lock(); o.denied++; o.mu.Unlock() }
+func (o *recorder) HedgeHeld(string)    { o.mu.Lock(); o.held++; o.mu.Unlock() }
 func (o *recorder) QuorumResult(_, result string) {
 	o.mu.Lock()
 	o.quorum[result]++

@@ -41,6 +41,9 @@ type Observer interface {
 	HedgeWon(route string)
 	// BudgetDenied is called each time an extra attempt was wanted but the budget was empty.
 	BudgetDenied(route string)
+	// HedgeHeld is called each time a hedge due was held back because an attempt's
+	// answer was already waiting, unread, on its connection.
+	HedgeHeld(route string)
 	// QuorumResult is called once per quorum request with its result
 	// (agree, latest, no_quorum, stale, deadline).
 	QuorumResult(route, result string)
@@ -60,6 +63,7 @@ type nopObserver struct{}
 func (nopObserver) AttemptStarted(string, string, Kind) {}
 func (nopObserver) HedgeWon(string)                     {}
 func (nopObserver) BudgetDenied(string)                 {}
+func (nopObserver) HedgeHeld(string)                    {}
 func (nopObserver) QuorumResult(string, string)         {}
 func (nopObserver) QuorumDivergence(string, string)     {}
 func (nopObserver) StaleAnswer(string, string)          {}

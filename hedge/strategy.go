@@ -40,6 +40,9 @@ type attemptMode struct {
 	// replica's p99.9, because this strategy's histograms lack the slow answers
 	// (see Plan.AttemptTimeout).
 	autoTimeoutIsRoute bool
+	// askArrival: each attempt's transport is asked to say when its answer waits
+	// unread (replicas.Arrival), for launcher.answerWaiting.
+	askArrival bool
 }
 
 // bodyRead is how much of an answer's body an attempt reads before reporting it.
@@ -86,6 +89,11 @@ type launcher interface {
 	// untried lists the replicas this request has not sent to, in set order. The
 	// slice is the request's scratch space: valid until the next launch.
 	untried() []*replicas.Replica
+	// answerWaiting says whether an attempt in flight has its answer waiting, unread,
+	// on its connection: the replica answered and the gateway has not read it yet.
+	// The observer is told of each hedge held for it (held).
+	answerWaiting() bool
+	held()
 	// spend withdraws one extra attempt of kind from the route's budget. A denial is
 	// reported to the observer, once per request and kind.
 	spend(kind Kind) bool

@@ -13,3 +13,6 @@ type peeker struct{}
 func newPeeker(net.Conn) *peeker { return &peeker{} }
 
 func (*peeker) alive() bool { return true }
+
+// bytesWaiting cannot peek here: no answer is ever said to be waiting.
+func bytesWaiting(net.Conn) bool { return false }

@@ -47,3 +47,26 @@ func (p *peeker) alive() bool {
 	err := p.raw.Read(p.peek)
 	return err == nil && p.open
 }
+
+// bytesWaiting says whether c has bytes to read, without reading them. Unlike alive it
+// may run while another goroutine is blocked reading c: RawConn.Control holds the
+// descriptor open but takes no read lock, where RawConn.Read would wait behind that
+// reader until it returned.
+func bytesWaiting(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var buf [1]byte // its own: two goroutines may ask of one connection at once
+	waiting := false
+	err = raw.Control(func(fd uintptr) {
+		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// EOF (n == 0) is no answer, and an error none either.
+		waiting = rerr == nil && n > 0
+	})
+	return err == nil && waiting
+}

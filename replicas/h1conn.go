@@ -102,7 +102,10 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, pc.fail(ctx, stop, err)
 	}
 
+	arrival := ArrivalFrom(ctx)
+	arrival.Await(pc)
 	resp, err := pc.readResponse(req)
+	arrival.Await(nil)
 	if err != nil {
 		return nil, pc.fail(ctx, stop, err)
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	backend         *prometheus.CounterVec
 	hedgeWins       *prometheus.CounterVec
 	budgetDenied    *prometheus.CounterVec
+	hedgesHeld      *prometheus.CounterVec
 	quorumResults   *prometheus.CounterVec
 	quorumDivergent *prometheus.CounterVec
 	staleAnswers    *prometheus.CounterVec
@@ -71,6 +72,10 @@ func newMetrics() *metrics {
 			Name: "hedgegate_budget_denied_total",
 			Help: "Extra attempts (hedges, retries) not sent because the route's budget was empty.",
 		}, []string{"route"}),
+		hedgesHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hedgegate_hedges_held_total",
+			Help: "Hedges held back one more delay because an attempt's answer was already waiting, unread, on its connection (the gateway behind, not the replica).",
+		}, []string{"route"}),
 		quorumResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hedgegate_quorum_results_total",
 			Help: "Quorum requests by result (agree, latest, no_quorum, stale, deadline).",
@@ -112,7 +117,7 @@ func newMetrics() *metrics {
 			Help: "DNS lookups of discovery replica sets, by set and result (ok, not_found, empty, timeout, error); a failed one keeps the set's members.",
 		}, []string{"set", "result"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied,
+	m.registry.MustRegister(m.requests, m.duration, m.backend, m.hedgeWins, m.budgetDenied, m.hedgesHeld,
 		m.quorumResults, m.quorumDivergent, m.staleAnswers, m.floorUnmet, m.truncated, m.inflight, m.shed, m.reloads, m.reloadError,
 		m.discovery)
 	// The standard runtime and process series (go_*, process_*): what an SRE reads first
@@ -154,6 +159,7 @@ type routeObserver struct {
 	backend map[backendKey]prometheus.Counter
 	wins    prometheus.Counter
 	denied  prometheus.Counter
+	held    prometheus.Counter
 	stale   map[string]prometheus.Counter // by replica label
 	unmet   prometheus.Counter
 }
@@ -173,6 +179,7 @@ func (m *metrics) routeObserver(route string, replicaNames []string, versioned b
 		backend: make(map[backendKey]prometheus.Counter, 3*len(replicaNames)),
 		wins:    m.hedgeWins.WithLabelValues(route),
 		denied:  m.budgetDenied.WithLabelValues(route),
+		held:    m.hedgesHeld.WithLabelValues(route),
 		stale:   make(map[string]prometheus.Counter, len(replicaNames)),
 	}
 	if versioned {
@@ -199,6 +206,7 @@ func (o *routeObserver) AttemptStarted(route, replica string, kind hedge.Kind) {
 
 func (o *routeObserver) HedgeWon(string)     { o.wins.Inc() }
 func (o *routeObserver) BudgetDenied(string) { o.denied.Inc() }
+func (o *routeObserver) HedgeHeld(string)    { o.held.Inc() }
 
 func (o *routeObserver) QuorumResult(route, result string) {
 	o.m.quorumResults.WithLabelValues(route, result).Inc()
