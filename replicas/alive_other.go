@@ -14,5 +14,5 @@ func newPeeker(net.Conn) *peeker { return &peeker{} }
 
 func (*peeker) alive() bool { return true }
 
-// bytesWaiting cannot peek here: no answer is ever said to be waiting.
-func bytesWaiting(net.Conn) bool { return false }
+// headWaiting cannot peek here: no answer is ever said to be waiting.
+func headWaiting(net.Conn) bool { return false }

@@ -48,11 +48,15 @@ func (p *peeker) alive() bool {
 	return err == nil && p.open
 }
 
-// bytesWaiting says whether c has bytes to read, without reading them. Unlike alive it
-// may run while another goroutine is blocked reading c: RawConn.Control holds the
-// descriptor open but takes no read lock, where RawConn.Read would wait behind that
-// reader until it returned.
-func bytesWaiting(c net.Conn) bool {
+// headWaiting says whether the bytes waiting on c, unread, hold the end of an answer's
+// header block (the first headPeekBytes of them; bare-LF lines too), without reading
+// them. A byte or two of a head still coming is not enough: a replica trickling its
+// headers keeps a byte waiting most of the time, and must not hold its own hedge.
+//
+// Unlike alive it may run while another goroutine is blocked reading c:
+// RawConn.Control holds the descriptor open but takes no read lock, where RawConn.Read
+// would wait behind that reader until it returned.
+func headWaiting(c net.Conn) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -61,12 +65,13 @@ func bytesWaiting(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	var buf [1]byte // its own: two goroutines may ask of one connection at once
-	waiting := false
+	buf := make([]byte, headPeekBytes) // its own: two goroutines may ask of one connection at once
+	n := 0
 	err = raw.Control(func(fd uintptr) {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// EOF (n == 0) is no answer, and an error none either.
-		waiting = rerr == nil && n > 0
+		m, _, rerr := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if rerr == nil {
+			n = m
+		}
 	})
-	return err == nil && waiting
+	return err == nil && endsHead(buf[:n])
 }

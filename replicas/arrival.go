@@ -1,13 +1,14 @@
 package replicas
 
 import (
+	"bytes"
 	"context"
 	"sync"
 )
 
 // Arrival lets whoever sent a request ask, while its answer's headers are awaited,
-// whether the replica has already answered and the bytes wait on the connection,
-// unread. Then the replica is not slow: the gateway is, behind on its own work (a
+// whether the replica has already answered and the answer's head waits on the
+// connection, unread, to its end. Then the replica is not slow: the gateway is, behind on its own work (a
 // saturated core), and a hedge sent now could not beat an answer already here. It
 // would only add load to a gateway that is short of CPU, and, when the first answer
 // is taken, cost the loser its HTTP/1.1 connection.
@@ -21,7 +22,7 @@ type Arrival struct {
 	probe AnswerProbe
 }
 
-// AnswerProbe says whether an answer waits unread on a connection. It must not block
+// AnswerProbe says whether an answer's head waits unread, whole, on a connection. It must not block
 // or read: the request's own goroutine does, perhaps at the same moment.
 type AnswerProbe interface {
 	AnswerWaiting() bool
@@ -50,7 +51,7 @@ func (a *Arrival) Await(p AnswerProbe) {
 	a.mu.Unlock()
 }
 
-// Waiting says whether the awaited answer's bytes are waiting, unread. Safe to call
+// Waiting says whether the awaited answer's head is waiting, unread, to its end. Safe to call
 // from any goroutine while the request runs; it never blocks.
 func (a *Arrival) Waiting() bool {
 	if a == nil {
@@ -62,8 +63,18 @@ func (a *Arrival) Waiting() bool {
 	return p != nil && p.AnswerWaiting()
 }
 
-// AnswerWaiting peeks at the connection's socket. It may run on a connection already
+// headPeekBytes is how much of what waits AnswerWaiting looks through for the end of
+// the answer's headers: a head longer than that is not seen waiting, and its hedge
+// goes at its delay, as before.
+const headPeekBytes = 2 << 10
+
+// endsHead says whether b holds the blank line that ends a header block.
+func endsHead(b []byte) bool {
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
+// AnswerWaiting peeks at the connection's socket for a whole answer head. It may run on a connection already
 // serving another request (an Arrival's caller loaded it just as this one's headers
 // were read): then it speaks of that request's answer, at worst holding one hedge of
 // a request whose answer has just been read, which ends at once anyway.
-func (pc *h1Conn) AnswerWaiting() bool { return bytesWaiting(pc.raw) }
+func (pc *h1Conn) AnswerWaiting() bool { return headWaiting(pc.raw) }

@@ -1,3 +1,5 @@
+//go:build unix && !aix
+
 package replicas
 
 import (
@@ -6,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,8 +38,25 @@ func loopbackPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-// Waiting sees an answer the replica sent and nobody has read, leaves its bytes
-// where they are, and says nothing once the answer is no longer awaited.
+// peekLen is how many bytes wait unread on c (up to 4 KiB), without reading them.
+func peekLen(t *testing.T, c net.Conn) int {
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4<<10)
+	n := 0
+	raw.Control(func(fd uintptr) {
+		if m, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT); err == nil {
+			n = m
+		}
+	})
+	return n
+}
+
+// Waiting sees an answer's head the replica sent and nobody has read, once it is
+// there to its end, leaves its bytes where they are, and says nothing once the answer
+// is no longer awaited.
 func TestArrivalSeesAnAnswerWaitingUnread(t *testing.T) {
 	client, server := loopbackPair(t)
 	pc := newH1Conn(nil, client, "replica")
@@ -48,22 +68,46 @@ func TestArrivalSeesAnAnswerWaitingUnread(t *testing.T) {
 	if a.Waiting() {
 		t.Fatal("waiting before the replica sent anything")
 	}
-	if _, err := io.WriteString(server, okAnswer); err != nil {
-		t.Fatal(err)
+	// A head still coming (a replica trickling it) is not an answer waiting.
+	const partial = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	io.WriteString(server, partial)
+	eventually(t, "the partial head arrives", func() bool { return peekLen(t, client) == len(partial) })
+	if a.Waiting() {
+		t.Fatal("waiting on a head that has not ended")
 	}
-	eventually(t, "the answer sent shows as waiting", a.Waiting)
+	io.WriteString(server, "\r\nhello")
+	eventually(t, "the whole answer shows as waiting", a.Waiting)
 	got := make([]byte, len(okAnswer))
 	if _, err := io.ReadFull(client, got); err != nil || string(got) != okAnswer {
-		t.Fatalf("read %q, %v after the peek: want the whole answer %q", got, err, okAnswer)
+		t.Fatalf("read %q, %v after the peeks: want the whole answer %q", got, err, okAnswer)
 	}
 	if a.Waiting() {
 		t.Error("still waiting once the answer was read")
 	}
 	a.Await(nil)
-	io.WriteString(server, "x")
-	eventually(t, "the byte sent arrives", func() bool { return bytesWaiting(client) })
+	io.WriteString(server, okAnswer)
+	eventually(t, "a second answer arrives", func() bool { return headWaiting(client) })
 	if a.Waiting() {
 		t.Error("waiting on a connection no longer awaited")
+	}
+}
+
+func TestEndsHead(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", false},
+		{"H", false},
+		{"HTTP/1.1 200 OK\r\nA: b\r\n", false},
+		{"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", true},
+		{"\r\n\r\nhello", true}, // the head's end, its start already read
+		{"HTTP/1.1 200 OK\nA: b\n\n", true},
+		{"HTTP/1.1 200 OK\r\n\r", false},
+	} {
+		if got := endsHead([]byte(tc.in)); got != tc.want {
+			t.Errorf("endsHead(%q) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }
 
