@@ -84,9 +84,11 @@ var rows = []row{{
 		targets: []target{{`sum by (route) (rate(hedgegate_hedge_wins_total{` + onRoute + `}` + rate + `))
   / sum by (route) (rate(hedgegate_backend_requests_total{` + onRoute + `, kind="hedge"}` + rate + `))`, "{{route}}"}},
 	}, {
-		title: "Budget denials", unit: "ops",
-		description: "Hedges and retries wanted but not sent because the route's budget was empty: the gateway refusing to amplify a failure.",
-		targets:     []target{{`sum by (route) (rate(hedgegate_budget_denied_total{` + onRoute + `}` + rate + `))`, "{{route}}"}},
+		title: "Extra attempts not sent", unit: "ops",
+		description: "budget empty: hedges and retries wanted but not sent because the route's budget was empty, the gateway refusing to amplify a failure. answer already here: hedges held one more delay because an attempt's answer waited unread on its connection, the gateway behind on its own CPU rather than the replica slow.",
+		targets: []target{{`sum by (route, reason) (
+  label_replace(rate(hedgegate_budget_denied_total{` + onRoute + `}` + rate + `), "reason", "budget empty", "", "")
+  or label_replace(rate(hedgegate_hedges_held_total{` + onRoute + `}` + rate + `), "reason", "answer already here", "", ""))`, "{{route}} {{reason}}"}},
 	}, {
 		title: "Budget available", unit: "none",
 		description: "Extra attempts each route's budget could grant now, per gateway: near 0 means denials follow.",
