@@ -69,7 +69,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 sim_pid="" gw_pid="" trace_pid="" load_pids=()
-stop() { [ -n "${1:-}" ] && { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }; }
+stop() { [ -n "${1:-}" ] || return 0; kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 cleanup() {
 	for p in "${load_pids[@]}"; do stop "$p"; done
 	stop "$trace_pid"
