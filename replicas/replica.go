@@ -209,7 +209,8 @@ type Stats struct {
 	Max         time.Duration `json:"max_ms"`
 	EWMALatency time.Duration `json:"ewma_latency_ms"`
 	// Dials counts the connections the replica's pool has dialled (a pool is shared
-	// by replicas on one host): a steady load dials none.
+	// by replicas on one host): a steady load dials only to replace the HTTP/1.1
+	// connections its cancelled attempts closed.
 	Dials uint64 `json:"dials"`
 }
 

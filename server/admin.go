@@ -125,7 +125,7 @@ var replicaLegend = map[string]string{
 	"samples":            "latencies recorded in the rolling window",
 	"p50_ms, p90_ms, p99_ms, p999_ms, max_ms": "percentiles of the recorded latencies over the rolling window (window_seconds); 0 when samples is 0",
 	"ewma_latency_ms":                         "NOT a percentile: the time-decayed average latency the picker weighs; it decays toward 0 while the replica gets no traffic, so an idle replica looks cheap and gets tried again",
-	"dials":                                   "connections dialled to the replica's host since start, spares included; a steady load dials none",
+	"dials":                                   "connections dialled to the replica's host since start, spares included; a steady load dials only to replace the HTTP/1.1 connections its cancelled attempts (hedge losers, timeouts) closed",
 	"hedge_delay_ms, hedge_percentile":        "per hedge route: the hedge delay in force now and the percentile it comes from (initial_delay while samples < latency.min_samples); with percentile auto, the tuner's choice and its rank in the replica's recent histogram (absent while on initial_delay); see auto_routes",
 	"attempt_timeout_ms":                      "per route: the attempt timeout in force now",
 	"highest_version":                         "per route with a version: the highest version this replica answered it with since start (for opaque versions, the latest); meaningful for a store-wide version such as etcd's header.revision",
