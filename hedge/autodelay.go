@@ -35,6 +35,9 @@ type autoDelay struct {
 	// requests are the route's request latencies (Plan.Do's, to the decision), for
 	// the overhead the model leaves out.
 	requests *latency.Window
+	// loads counts the route's requests and extra attempts per window, for the
+	// extra load the model mispredicts.
+	loads *loadCounts
 
 	state atomic.Pointer[autoState]
 	epoch atomic.Int64 // the window whose retune is done or running
@@ -44,6 +47,7 @@ type autoDelay struct {
 	wg       sync.WaitGroup
 	history  []autoState // the states installed lately, oldest first
 	overhead time.Duration
+	loadBias float64
 }
 
 // autoState is one window's delays and what the tuner said of them.
@@ -88,6 +92,8 @@ type AutoState struct {
 	TailChanged bool
 	// Overhead is the measured p99 minus the predicted, taken off the target.
 	Overhead time.Duration
+	// LoadBias is the measured extra load minus the predicted, taken off the cap.
+	LoadBias float64
 	// Error says why the last retune failed, when it did; the delays stay.
 	Error string
 }
@@ -124,11 +130,13 @@ func newAutoDelay(p *Plan, h config.Hedge, lat config.Latency, now func() time.T
 		a.index[rep] = i
 	}
 	a.requests = latency.NewWindow(window, max(buckets, 2), now)
+	a.loads = &loadCounts{window: window}
 	a.epoch.Store(floorEpoch(now(), window))
 	if old := prev.autoDelay(); old != nil && a.sameAs(old) {
 		// A reload that keeps the route's replicas and goal keeps what was learnt.
 		old.mu.Lock()
 		a.history, a.overhead, a.requests = slices.Clone(old.history), old.overhead, old.requests
+		a.loads, a.loadBias = old.loads, old.loadBias
 		old.mu.Unlock()
 		if st := old.state.Load(); st != nil {
 			a.state.Store(st)
@@ -201,9 +209,10 @@ func (a *autoDelay) retune(e int64) {
 	for k := range censors {
 		censors[k] = a.censorLocked(e-1-int64(k), n)
 	}
-	overhead := a.overhead
+	overhead, loadBias := a.overhead, a.loadBias
 	a.mu.Unlock()
 	st, in, enough := a.inputs(e, prev, censors, overhead)
+	in.LoadBias = loadBias
 	if enough {
 		res, err := tune(in)
 		if err != nil {
@@ -213,12 +222,12 @@ func (a *autoDelay) retune(e int64) {
 				copy(st.initial, prev.initial)
 			}
 		} else {
-			st.tuned, st.result, overhead = true, res, res.Overhead
+			st.tuned, st.result, overhead, loadBias = true, res, res.Overhead, res.LoadBias
 			copy(st.delays, res.Delays)
 		}
 	}
 	a.mu.Lock()
-	a.overhead = overhead
+	a.overhead, a.loadBias = overhead, loadBias
 	a.history = append(a.history, *st)
 	if len(a.history) > autoSpan+2 {
 		a.history = a.history[1:]
@@ -288,6 +297,9 @@ func (a *autoDelay) inputs(e int64, prev *autoState, censors [][]time.Duration, 
 	if reqs := a.requests.Recent(1); reqs.Count() >= max(a.minSamples, 1) {
 		in.MeasuredP99 = reqs.Quantile(99)
 	}
+	if c := a.loads.last(e); c.requests >= max(a.minSamples, 1) {
+		in.MeasuredLoad, in.LoadMeasured = float64(c.extra)/float64(c.requests), true
+	}
 	return st, in, tunable
 }
 
@@ -319,8 +331,62 @@ func (a *autoDelay) censorLocked(w int64, n int) []time.Duration {
 	return out
 }
 
-// observe records one request's latency, from Do's start to its decision.
-func (a *autoDelay) observe(start time.Time) { a.requests.Record(a.now().Sub(start)) }
+// observe records one request's latency, from Do's start to its decision, and the
+// attempts it sent beyond the first (*rp: nil when it sent none).
+func (a *autoDelay) observe(start time.Time, rp **run) {
+	now := a.now()
+	a.requests.Record(now.Sub(start))
+	extra := 0
+	if r := *rp; r != nil && len(r.attempts) > 0 {
+		extra = len(r.attempts) - 1
+	}
+	a.loads.add(now, extra)
+}
+
+// loadCounts counts requests and the attempts they sent beyond the first, in the
+// current latency window and the one before (windows aligned as latency.Window's).
+type loadCounts struct {
+	window time.Duration
+	mu     sync.Mutex // guards what follows
+	epoch  int64      // the window cur counts
+	cur    loadCount
+	prev   loadCount // window epoch−1's
+}
+
+type loadCount struct{ requests, extra int64 }
+
+func (c *loadCounts) add(t time.Time, extra int) {
+	c.mu.Lock()
+	c.advanceLocked(floorEpoch(t, c.window))
+	c.cur.requests++
+	c.cur.extra += int64(extra)
+	c.mu.Unlock()
+}
+
+// last is window e−1's counts, read in window e (zero when none were kept).
+func (c *loadCounts) last(e int64) loadCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advanceLocked(e)
+	if c.epoch != e {
+		return loadCount{}
+	}
+	return c.prev
+}
+
+// advanceLocked moves to window e; a clock that stepped back counts on in the
+// current one.
+func (c *loadCounts) advanceLocked(e int64) {
+	switch {
+	case e <= c.epoch:
+		return
+	case e == c.epoch+1:
+		c.prev = c.cur
+	default:
+		c.prev = loadCount{}
+	}
+	c.cur, c.epoch = loadCount{}, e
+}
 
 // snapshot is the AutoState of the delays in force.
 func (a *autoDelay) snapshot() AutoState {
@@ -344,6 +410,6 @@ func (a *autoDelay) snapshot() AutoState {
 	out.Tuned, out.At, out.Error = st.tuned, st.at, st.err
 	out.Predicted, out.ExtraLoad = res.Latency, res.ExtraLoad
 	out.TargetMet, out.CapBest, out.OverCap, out.Kept, out.Overhead = res.TargetMet, res.CapBest, res.OverCap, res.Kept, res.Overhead
-	out.TailChanged = res.TailChanged
+	out.TailChanged, out.LoadBias = res.TailChanged, res.LoadBias
 	return out
 }

@@ -580,3 +580,56 @@ func TestAutoCensorIsTheWindowsOwnDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadCounts: counts are kept per window, aligned as the latency windows are; the
+// window before is read from the one after it only.
+func TestLoadCounts(t *testing.T) {
+	const window = time.Second
+	c := &loadCounts{window: window}
+	at := func(e int64, off time.Duration) time.Time { return time.Unix(0, e*int64(window)).Add(off) }
+	c.add(at(10, 0), 0)
+	c.add(at(10, 999*time.Millisecond), 2)
+	c.add(at(11, 0), 1)
+	if got := c.last(11); got != (loadCount{requests: 2, extra: 2}) {
+		t.Errorf("window 10 read in 11: %+v, want 2 requests, 2 extra", got)
+	}
+	c.add(at(10, 500*time.Millisecond), 1) // a clock that stepped back counts in 11
+	if got := c.last(12); got != (loadCount{requests: 2, extra: 2}) {
+		t.Errorf("window 11 read in 12: %+v, want 2 requests, 2 extra", got)
+	}
+	if got := c.last(14); got != (loadCount{}) {
+		t.Errorf("window 13 (no requests) read in 14: %+v, want none", got)
+	}
+	if got := c.last(12); got != (loadCount{}) {
+		t.Errorf("a read for a window past: %+v, want none", got)
+	}
+}
+
+// TestAutoMeasuresTheLoadItSends: the route counts, per window, the requests and the
+// attempts they sent beyond the first, as the callers see them (Result.Sent); on the
+// fake clock the model predicts the engine exactly, so the bias measured stays within
+// sampling noise of 0 (counting every attempt, or none, would pin it at a quarter of
+// the cap).
+func TestAutoMeasuresTheLoadItSends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const window, rate = time.Second, 1000
+		tr := newSimTransport(2*time.Millisecond, 0.3, 0.15, 20*time.Millisecond)
+		p, set := autoPlan(t, tr, window, "{max_extra_load: 0.2}", "")
+		defer p.Close()
+		defer set.Close()
+		ws := runWindows(t, p, window, rate, 5)
+		now := time.Now()
+		time.Sleep(now.Truncate(window).Add(window).Sub(now))
+		got := p.auto.loads.last(floorEpoch(time.Now(), window))
+		n := int64(rate * (window - 100*time.Millisecond).Seconds())
+		if want := (loadCount{requests: n, extra: int64(math.Round(ws[4].extra * float64(n)))}); got != want {
+			t.Errorf("last window counted %+v; the callers saw %+v", got, want)
+		}
+		for i, w := range ws[3:] {
+			t.Logf("window %d: %s, bias %+.4f", i+3, w, w.state.LoadBias)
+			if b := w.state.LoadBias; math.Abs(b) > 0.02 {
+				t.Errorf("window %d: load bias %+.4f on a clock the model predicts exactly; want about 0", i+3, b)
+			}
+		}
+	})
+}

@@ -113,8 +113,9 @@ type attempt struct {
 // after Do, not even after Close (an HTTP/2 transport may read a cancelled attempt's
 // header late). Transport gives Do a copy of its caller's.
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
+	var r *run
 	if p.auto != nil {
-		defer p.auto.observe(p.auto.now())
+		defer p.auto.observe(p.auto.now(), &r)
 	}
 	req, err := confine(req)
 	if err != nil {
@@ -125,7 +126,7 @@ func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result,
 		return nil, err
 	}
 	p.budget.request()
-	r := &run{plan: p, ctx: ctx, body: body, floor: floor, events: make(chan event, 2*p.mode.maxAttempts)}
+	r = &run{plan: p, ctx: ctx, body: body, floor: floor, events: make(chan event, 2*p.mode.maxAttempts)}
 	r.timer.fine = p.fineTimers
 	r.tmpl, r.sched, r.coll = p.strategy.begin(req, body)
 	r.sched.start(r)

@@ -512,3 +512,71 @@ func TestTuneFollowsAChangedTail(t *testing.T) {
 		t.Errorf("two windows of the calm tail: %+v; want no change", res)
 	}
 }
+
+// TestTuneLoadBias: the extra load the route measured beyond the model's prediction
+// for the delays in force moves the estimate half way, within a quarter of the cap
+// either way, and the estimate comes off the cap: a route that sent less than
+// predicted may hedge more, one that sent more must hedge less, and what is expected
+// to be sent (prediction plus estimate) stays within the cap.
+func TestTuneLoadBias(t *testing.T) {
+	reps := []replicaLatency{
+		heavyTail("r1", 6000, 2*time.Millisecond, 0.3, 0.15, 20*time.Millisecond),
+		heavyTail("r2", 6000, 2*time.Millisecond, 0.3, 0.15, 20*time.Millisecond),
+		heavyTail("r3", 6000, 2*time.Millisecond, 0.3, 0.15, 20*time.Millisecond),
+	}
+	const capLoad = 0.2
+	in := tuneInput{Replicas: reps, Censor: make([]time.Duration, 3), Hedge: tuneHedge(), BudgetCap: 0.3,
+		Goal: autoGoal{0, capLoad}, Timeout: time.Second}
+	base, err := tune(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.LoadBias != 0 {
+		t.Fatalf("no load measured gave a bias of %.4f; want 0", base.LoadBias)
+	}
+	in.Current = base.Delays
+	for _, c := range []struct {
+		name             string
+		inForce, seen    float64 // the estimate in force; measured minus predicted
+		want             float64
+		moreLoad, lessLd bool
+	}{
+		{"sent less", 0, -0.03, -0.015, true, false},
+		{"sent less, estimate in force", -0.02, -0.03, -0.025, true, false},
+		{"sent far less", 0, -1, -capLoad / 4, true, false},
+		{"sent more", 0, 0.03, 0.015, false, true},
+		{"sent far more", capLoad / 4, 1, capLoad / 4, false, true},
+		{"as predicted", 0, 0, 0, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := in
+			in.LoadBias, in.LoadMeasured = c.inForce, true
+			in.MeasuredLoad = base.ExtraLoad + c.seen
+			res, err := tune(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(res.LoadBias-c.want) > 1e-9 {
+				t.Fatalf("bias %.4f, want %.4f", res.LoadBias, c.want)
+			}
+			if res.ExtraLoad > capLoad+1e-9 {
+				t.Errorf("expected extra load %.4f (bias %.4f included) past the %.2f cap", res.ExtraLoad, res.LoadBias, capLoad)
+			}
+			model := res.ExtraLoad - res.LoadBias
+			switch {
+			case c.moreLoad && (model <= base.ExtraLoad || res.Latency.P99 >= base.Latency.P99):
+				t.Errorf("model's extra %.4f, p99 %v; want more hedging than with no bias (%.4f, %v)",
+					model, res.Latency.P99, base.ExtraLoad, base.Latency.P99)
+			case c.lessLd && model >= base.ExtraLoad:
+				t.Errorf("model's extra %.4f; want less hedging than with no bias (%.4f)", model, base.ExtraLoad)
+			case !c.moreLoad && !c.lessLd && !slices.Equal(res.Delays, base.Delays):
+				t.Errorf("delays %v, want those in force %v", res.Delays, base.Delays)
+			}
+		})
+	}
+	// Unmeasured (too few requests): the estimate in force stands.
+	in.LoadBias, in.LoadMeasured, in.MeasuredLoad = -0.02, false, 0
+	if res, _ := tune(in); res.LoadBias != -0.02 {
+		t.Errorf("nothing measured gave a bias of %.4f; want the -0.02 in force", res.LoadBias)
+	}
+}

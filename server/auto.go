@@ -36,9 +36,12 @@ type AutoRoute struct {
 	PredictedP999MS    float64 `json:"predicted_p999_ms"`
 	PredictedExtraLoad float64 `json:"predicted_extra_load"`
 	// OverheadMS is the route's measured p99 minus the predicted, taken off the target.
-	OverheadMS float64       `json:"overhead_ms"`
-	Replicas   []AutoReplica `json:"replicas"`
-	Error      string        `json:"error,omitempty"`
+	OverheadMS float64 `json:"overhead_ms"`
+	// ExtraLoadBias is the route's measured extra load minus the predicted, taken
+	// off max_extra_load (negative: the route sends less than predicted).
+	ExtraLoadBias float64       `json:"extra_load_bias"`
+	Replicas      []AutoReplica `json:"replicas"`
+	Error         string        `json:"error,omitempty"`
 }
 
 // AutoReplica is one replica's delay in an AutoRoute.
@@ -64,7 +67,7 @@ func autoRoute(rt *route) *AutoRoute {
 		Tuned: st.Tuned, TargetMet: st.TargetMet, CapBest: st.CapBest, OverCap: st.OverCap, Kept: st.Kept,
 		TailChanged:    st.TailChanged,
 		PredictedP50MS: ms(st.Predicted.P50), PredictedP99MS: ms(st.Predicted.P99), PredictedP999MS: ms(st.Predicted.P999),
-		PredictedExtraLoad: st.ExtraLoad, OverheadMS: ms(st.Overhead), Error: st.Error,
+		PredictedExtraLoad: st.ExtraLoad, OverheadMS: ms(st.Overhead), ExtraLoadBias: st.LoadBias, Error: st.Error,
 	}
 	if st.Tuned {
 		at := st.At

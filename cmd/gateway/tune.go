@@ -205,6 +205,9 @@ func writeAuto(w io.Writer, a *server.AutoRoute) {
 	if a.OverheadMS > 0 {
 		state += fmt.Sprintf("; aiming %s under the target for the overhead measured", fmtMS(a.OverheadMS))
 	}
+	if math.Abs(a.ExtraLoadBias) >= 0.001 {
+		state += fmt.Sprintf("; measured extra load %+.1f points from the predicted, cap adjusted", 100*a.ExtraLoadBias)
+	}
 	fmt.Fprintf(w, "auto: %s\n", state)
 }
 
