@@ -514,7 +514,7 @@ func TestTuneFollowsAChangedTail(t *testing.T) {
 }
 
 // TestTuneLoadBias: the extra load the route measured beyond the model's prediction
-// for the delays in force moves the estimate half way, within a quarter of the cap
+// for the delays in force moves the estimate half way, within a tenth of the cap
 // either way, and the estimate comes off the cap: a route that sent less than
 // predicted may hedge more, one that sent more must hedge less, and what is expected
 // to be sent (prediction plus estimate) stays within the cap.
@@ -542,10 +542,10 @@ func TestTuneLoadBias(t *testing.T) {
 		moreLoad, lessLd bool
 	}{
 		{"sent less", 0, -0.03, -0.015, true, false},
-		{"sent less, estimate in force", -0.02, -0.03, -0.025, true, false},
-		{"sent far less", 0, -1, -capLoad / 4, true, false},
+		{"sent less, estimate in force", -0.01, -0.02, -0.015, true, false},
+		{"sent far less", 0, -1, -capLoad * loadBiasShare, true, false},
 		{"sent more", 0, 0.03, 0.015, false, true},
-		{"sent far more", capLoad / 4, 1, capLoad / 4, false, true},
+		{"sent far more", capLoad * loadBiasShare, 1, capLoad * loadBiasShare, false, true},
 		{"as predicted", 0, 0, 0, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
