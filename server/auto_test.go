@@ -115,6 +115,15 @@ routes:
 	if !strict.Tuned || strict.TargetMet || !strict.CapBest || strict.TargetP99MS != 3 {
 		t.Errorf("strict: %+v; want the cap's best, target unmet", strict)
 	}
+	var raw struct {
+		AutoRoutes []map[string]any `json:"auto_routes"`
+	}
+	getJSON(t, admin.URL+"/debug/replicas", &raw)
+	for _, key := range []string{"overhead_ms", "extra_load_bias", "predicted_extra_load"} {
+		if _, found := raw.AutoRoutes[0][key]; !found {
+			t.Errorf("auto_routes[0] lacks %q: %v", key, raw.AutoRoutes[0])
+		}
+	}
 	var flat struct {
 		ReplicaSets []struct {
 			Replicas []replicaJSON `json:"replicas"`

@@ -198,4 +198,13 @@ func TestTuneShowsWhatAutoChose(t *testing.T) {
 	if want := "auto: no delay meets target_p99: took the lowest p99 within max_extra_load; aiming 1.50ms under the target"; !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
+	if strings.Contains(out.String(), "measured extra load") {
+		t.Errorf("no load bias, yet the output speaks of one:\n%s", out.String())
+	}
+	ra.Auto.ExtraLoadBias = -0.021
+	out.Reset()
+	writeRouteAdvice(&out, ra, 0)
+	if want := "; measured extra load -2.1 points from the predicted, cap adjusted"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
 }
