@@ -417,3 +417,64 @@ func TestPeerTextIsTheAddressText(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkedRequestClosesTheConnection: a request with Content-Length beside
+// Transfer-Encoding: chunked is framed by its chunks (net/http drops the length), so
+// a front proxy that framed it by the length and the gateway disagree on where it
+// ends. The gateway answers it and closes the connection (RFC 9112 §6.1): the bytes
+// after the last chunk are never served as a second request. Before, both were
+// answered on one connection and the second reached a replica.
+func TestChunkedRequestClosesTheConnection(t *testing.T) {
+	var seen seenPaths
+	rep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.add(r.Method + " " + r.URL.Path)
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer rep.Close()
+	g := newGateway(t, fmt.Sprintf(`replica_sets:
+  kv: {warm_connections: 0, replicas: [{name: r1, url: %q}]}
+routes:
+  - {name: kv, match: "/kv/{key}", methods: [GET, POST], replica_set: kv, timeout: 1s}
+`, rep.URL))
+	smuggled := "GET /kv/SMUGGLED HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, c := range []struct{ name, head string }{
+		{"CL+TE", "POST /kv/a HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"TE alone", "POST /kv/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := "0\r\n\r\n" + smuggled
+			head := c.head
+			if strings.Contains(head, "%d") {
+				head = fmt.Sprintf(head, len(body))
+			}
+			conn, err := net.Dial("tcp", hostOf(g.front.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(conn, head+body); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !resp.Close {
+				t.Errorf("first answer %d, close %v; want 200 and the connection closed", resp.StatusCode, resp.Close)
+			}
+			if second, err := http.ReadResponse(br, nil); err == nil {
+				second.Body.Close()
+				t.Errorf("a second answer (%d) on the same connection: the bytes after the last chunk were served", second.StatusCode)
+			}
+			for _, p := range seen.all() {
+				if strings.Contains(p, "SMUGGLED") {
+					t.Errorf("the replica received %q", p)
+				}
+			}
+		})
+	}
+}

@@ -296,8 +296,13 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) 
 	start := time.Now()
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	if s.draining.Load() {
-		// Clients move to another instance at their next request. Over HTTP/2,
+	if s.draining.Load() || chunkedRequest(r) {
+		// Draining: clients move to another instance at their next request.
+		// Chunked: net/http drops a Content-Length sent beside Transfer-Encoding and
+		// frames by the chunks, and the handler cannot tell; a front proxy that
+		// framed by the Content-Length would read the bytes after the last chunk as
+		// the body, and the gateway as a second request. RFC 9112 §6.1: a server
+		// MUST close the connection after such a request. Over HTTP/2,
 		// net/http turns this header into a GOAWAY: the streams in flight finish,
 		// and the client opens its next one on a new connection.
 		w.Header().Set("Connection", "close")
@@ -325,6 +330,12 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) 
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
 	st.router.ServeHTTP(w, r)
+}
+
+// chunkedRequest: the request's body came with Transfer-Encoding over HTTP/1.1 (the
+// only coding net/http accepts there is chunked).
+func chunkedRequest(r *http.Request) bool {
+	return r.ProtoMajor == 1 && len(r.TransferEncoding) > 0
 }
 
 // observeUnrouted counts an answer given before any route was chosen (shed, headers
