@@ -26,6 +26,7 @@ type h1Conn struct {
 	addr   string   // host:port dialled
 	in     connReader
 	br     *bufio.Reader
+	out    connWriter
 
 	idleAt   time.Time // when it last went idle
 	reused   bool      // taken from the idle pool for the current request
@@ -39,6 +40,7 @@ func newH1Conn(c *h1Client, nc net.Conn, addr string) *h1Conn {
 		pc.raw = t.Conn
 	}
 	pc.in = connReader{pc: pc, limit: -1}
+	pc.out = connWriter{conn: nc}
 	pc.br = bufio.NewReaderSize(&pc.in, bufSize)
 	return pc
 }
@@ -83,6 +85,33 @@ func (r *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// connWriter is what the request is written to: the connection, keeping the first
+// write error. Request.Write wraps a failed body write as a body read error that
+// unwraps to nothing, so a reset while the body is written would read as no reset.
+type connWriter struct {
+	conn net.Conn
+	err  error
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	n, err := w.conn.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// concurrentBodyBytes: a request body larger than this is written beside the read of
+// the answer, not before it. A replica may answer before it has read a large body (a
+// 413, or an answer that does not need it) and stop reading; written first, the body
+// would block, once the socket buffers are full, until the deadline, the answer
+// unread. Smaller bodies fit the buffers and cost no goroutine.
+const concurrentBodyBytes = 64 << 10
+
+// writeFailGrace is how long the answer is still awaited after the body's write
+// failed: a replica that answered and closed has its answer in the socket already.
+const writeFailGrace = 100 * time.Millisecond
+
 // roundTrip writes req and reads the answer's headers. Until the body ends, the
 // request's context closes the connection when it is done.
 func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
@@ -90,15 +119,17 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	pc.received = 0
 	stop := context.AfterFunc(ctx, pc.close)
 
-	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(pc.conn)
-	err := writeRequest(bw, req)
-	if err == nil {
-		err = bw.Flush()
-	}
-	bw.Reset(nil)
-	writers.Put(bw)
-	if err != nil {
+	var written chan error
+	if req.ContentLength > concurrentBodyBytes {
+		written = make(chan error, 1)
+		go func() {
+			err := pc.writeRequest(req)
+			if err != nil {
+				pc.conn.SetReadDeadline(time.Now().Add(writeFailGrace))
+			}
+			written <- err
+		}()
+	} else if err := pc.writeRequest(req); err != nil {
 		return nil, pc.fail(ctx, stop, err)
 	}
 
@@ -106,11 +137,38 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	arrival.Await(pc)
 	resp, err := pc.readResponse(req)
 	arrival.Await(nil)
+	sentWhole := true
+	if written != nil {
+		var werr error
+		select {
+		case werr = <-written:
+			if werr != nil && err != nil {
+				err = werr // the write failed first: that is why no answer came
+			}
+		default:
+			// Answered (or failed) before the body was all written: the replica
+			// will not read the rest. Stop the writer before going on.
+			if err != nil {
+				pc.close()
+			} else {
+				pc.conn.SetWriteDeadline(time.Now())
+			}
+			// It may have ended whole meanwhile: then the connection stays usable.
+			if werr = <-written; werr == nil {
+				pc.conn.SetWriteDeadline(time.Time{})
+			}
+		}
+		sentWhole = werr == nil
+		if err == nil && !sentWhole {
+			pc.conn.SetReadDeadline(time.Time{}) // the writer's grace is no bound on the body
+		}
+	}
 	if err != nil {
 		return nil, pc.fail(ctx, stop, err)
 	}
-	// 101: the connection now speaks another protocol; it is of no more use here.
-	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	// 101: the connection now speaks another protocol; it is of no more use here. A
+	// request not sent whole leaves the replica mid-request: no other may follow.
+	keep := sentWhole && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
 		pc.release(stop, keep)
@@ -118,6 +176,23 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: keep}
 	return resp, nil
+}
+
+// writeRequest writes req to the connection; a write error is the connection's own.
+func (pc *h1Conn) writeRequest(req *http.Request) error {
+	pc.out.err = nil
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(&pc.out)
+	err := writeRequest(bw, req)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil && pc.out.err != nil {
+		return pc.out.err
+	}
+	return err
 }
 
 // readResponse reads the final answer's status line and headers, skipping up to

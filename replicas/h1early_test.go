@@ -1,0 +1,126 @@
+package replicas
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// earlyReplica reads each request's head and then does what act says with the
+// connection, never reading the body; it counts the connections it accepted.
+type earlyReplica struct {
+	ln    net.Listener
+	conns atomic.Int32
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newEarlyReplica(t *testing.T, act func(n int, c *net.TCPConn, done <-chan struct{})) *earlyReplica {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &earlyReplica{ln: ln, done: make(chan struct{})}
+	r.wg.Go(func() {
+		for range 8 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(r.conns.Add(1))
+			r.wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				act(n, c.(*net.TCPConn), r.done)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		close(r.done)
+		ln.Close()
+		r.wg.Wait()
+	})
+	return r
+}
+
+func (r *earlyReplica) url() string { return "http://" + r.ln.Addr().String() }
+
+func postBody(t *testing.T, c http.RoundTripper, url string, size int) (*http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/kv/a", bytes.NewReader(bytes.Repeat([]byte("x"), size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.RoundTrip(req)
+}
+
+// TestH1AnswerBeforeTheBodyIsRead: a replica that answers a large request before
+// reading its body, and then reads no more, has its answer taken; the connection,
+// left mid-request, is not reused. Before, the body was written first: once the
+// socket buffers were full the write blocked, the answer unread, until the deadline.
+func TestH1AnswerBeforeTheBodyIsRead(t *testing.T) {
+	rep := newEarlyReplica(t, func(n int, c *net.TCPConn, done <-chan struct{}) {
+		if n == 1 {
+			io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+			<-done // never reads again
+			return
+		}
+		io.WriteString(c, okAnswer)
+	})
+	c := newTestH1(t)
+	resp, err := postBody(t, c, rep.url(), 8<<20)
+	if err != nil {
+		t.Fatalf("8 MiB body to a replica that answered at once: %v; want its 413", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "big!" || err != nil {
+		t.Errorf("got %d %q (%v), want 413 \"big!\"", resp.StatusCode, b, err)
+	}
+	if _, body := getBody(t, c, rep.url()); body != "hello" || rep.conns.Load() != 2 {
+		t.Errorf("next request: %q on connection %d; want hello on a new connection", body, rep.conns.Load())
+	}
+}
+
+// TestH1ResetWhileTheBodyIsWritten: a replica that resets the connection while the
+// body is written fails the attempt as a reset (retried under retry.on: [reset]).
+// Before, Request.Write's wrapping of the write error hid it: the attempt failed as
+// "other" and was not retried.
+func TestH1ResetWhileTheBodyIsWritten(t *testing.T) {
+	for _, size := range []int{8 << 20, concurrentBodyBytes / 2} {
+		rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, _ <-chan struct{}) {
+			c.SetLinger(0) // close with RST
+		})
+		_, err := postBody(t, newTestH1(t), rep.url(), size)
+		resetLike := errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if !resetLike {
+			t.Errorf("%d-byte body, replica reset: %v (%T); want an error that is a reset", size, err, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "deadline") {
+			t.Errorf("%d-byte body: %v; want the reset, not the deadline", size, err)
+		}
+	}
+}
