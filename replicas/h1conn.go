@@ -119,16 +119,9 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	pc.received = 0
 	stop := context.AfterFunc(ctx, pc.close)
 
-	var written chan error
+	var w *bodyWriter
 	if req.ContentLength > concurrentBodyBytes {
-		written = make(chan error, 1)
-		go func() {
-			err := pc.writeRequest(req)
-			if err != nil {
-				pc.conn.SetReadDeadline(time.Now().Add(writeFailGrace))
-			}
-			written <- err
-		}()
+		w = pc.writeBeside(req)
 	} else if err := pc.writeRequest(req); err != nil {
 		return nil, pc.fail(ctx, stop, err)
 	}
@@ -138,44 +131,92 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := pc.readResponse(req)
 	arrival.Await(nil)
 	sentWhole := true
-	if written != nil {
-		var werr error
-		select {
-		case werr = <-written:
-			if werr != nil && err != nil {
+	if w != nil {
+		switch ended, werr := w.headRead(); {
+		case ended && werr != nil:
+			sentWhole = false
+			if err != nil {
 				err = werr // the write failed first: that is why no answer came
 			}
-		default:
-			// Answered (or failed) before the body was all written: the replica
-			// will not read the rest. Stop the writer before going on.
+		case !ended:
+			sentWhole = false
 			if err != nil {
 				pc.close()
-			} else {
-				pc.conn.SetWriteDeadline(time.Now())
+				w.wait()
 			}
-			// It may have ended whole meanwhile: then the connection stays usable.
-			if werr = <-written; werr == nil {
-				pc.conn.SetWriteDeadline(time.Time{})
-			}
-		}
-		sentWhole = werr == nil
-		if err == nil && !sentWhole {
-			pc.conn.SetReadDeadline(time.Time{}) // the writer's grace is no bound on the body
 		}
 	}
 	if err != nil {
 		return nil, pc.fail(ctx, stop, err)
 	}
-	// 101: the connection now speaks another protocol; it is of no more use here. A
-	// request not sent whole leaves the replica mid-request: no other may follow.
+	// 101: the connection now speaks another protocol; it is of no more use here. An
+	// answer that came before the request was all sent leaves the replica
+	// mid-request: no other request may follow on the connection. The body goes on
+	// being written (a full-duplex replica reads it while it answers) until the
+	// answer ends.
 	keep := sentWhole && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
 		pc.release(stop, keep)
+		w.wait()
 		return resp, nil
 	}
-	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: keep}
+	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: keep, writer: w}
 	return resp, nil
+}
+
+// bodyWriter writes a request on a goroutine of its own, beside the read of its
+// answer (concurrentBodyBytes).
+type bodyWriter struct {
+	pc   *h1Conn
+	done chan error
+	mu   sync.Mutex
+	head bool // the answer's head was read: a failed write no longer bounds the read
+}
+
+func (pc *h1Conn) writeBeside(req *http.Request) *bodyWriter {
+	w := &bodyWriter{pc: pc, done: make(chan error, 1)}
+	go func() {
+		err := pc.writeRequest(req)
+		if err != nil {
+			w.mu.Lock()
+			if !w.head {
+				pc.conn.SetReadDeadline(time.Now().Add(writeFailGrace))
+			}
+			w.mu.Unlock()
+		}
+		w.done <- err
+	}()
+	return w
+}
+
+// headRead is called once the answer's head was read (or failed): whether the write
+// has ended, and its error; a write not ended goes on.
+func (w *bodyWriter) headRead() (bool, error) {
+	w.mu.Lock()
+	w.head = true
+	w.mu.Unlock()
+	select {
+	case err := <-w.done:
+		w.done = nil
+		if err != nil {
+			w.pc.conn.SetReadDeadline(time.Time{}) // the grace is no bound on the body
+		}
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// wait waits for the writer to end; the connection must be closed first, or the
+// write may block until the replica reads. A nil writer, or one already waited
+// for, returns at once.
+func (w *bodyWriter) wait() {
+	if w == nil || w.done == nil {
+		return
+	}
+	<-w.done
+	w.done = nil
 }
 
 // writeRequest writes req to the connection; a write error is the connection's own.
@@ -310,6 +351,9 @@ type h1Body struct {
 	stop func() bool   // disarms the context's close
 	ctx  context.Context
 	keep bool
+	// writer is still writing the request (an answer that came before the body
+	// was all sent); it is stopped, by the connection's close, when the body ends.
+	writer *bodyWriter
 
 	mu     sync.Mutex
 	ended  bool  // read to its end, failed or closed: the connection is released
@@ -360,4 +404,5 @@ func (b *h1Body) end(whole bool, err error) {
 	b.ended, b.err = true, err
 	b.mu.Unlock()
 	b.pc.release(b.stop, whole && b.keep)
+	b.writer.wait()
 }

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +19,8 @@ import (
 )
 
 // earlyReplica reads each request's head and then does what act says with the
-// connection, never reading the body; it counts the connections it accepted.
+// connection (body: the rest of what it sends), reading no body itself; it counts
+// the connections it accepted.
 type earlyReplica struct {
 	ln    net.Listener
 	conns atomic.Int32
@@ -25,7 +28,7 @@ type earlyReplica struct {
 	wg    sync.WaitGroup
 }
 
-func newEarlyReplica(t *testing.T, act func(n int, c *net.TCPConn, done <-chan struct{})) *earlyReplica {
+func newEarlyReplica(t *testing.T, act func(n int, c *net.TCPConn, body io.Reader, done <-chan struct{})) *earlyReplica {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +54,7 @@ func newEarlyReplica(t *testing.T, act func(n int, c *net.TCPConn, done <-chan s
 						break
 					}
 				}
-				act(n, c.(*net.TCPConn), r.done)
+				act(n, c.(*net.TCPConn), br, r.done)
 			})
 		}
 	})
@@ -81,7 +84,7 @@ func postBody(t *testing.T, c http.RoundTripper, url string, size int) (*http.Re
 // left mid-request, is not reused. Before, the body was written first: once the
 // socket buffers were full the write blocked, the answer unread, until the deadline.
 func TestH1AnswerBeforeTheBodyIsRead(t *testing.T) {
-	rep := newEarlyReplica(t, func(n int, c *net.TCPConn, done <-chan struct{}) {
+	rep := newEarlyReplica(t, func(n int, c *net.TCPConn, _ io.Reader, done <-chan struct{}) {
 		if n == 1 {
 			io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 4\r\n\r\nbig!")
 			<-done // never reads again
@@ -110,7 +113,7 @@ func TestH1AnswerBeforeTheBodyIsRead(t *testing.T) {
 // "other" and was not retried.
 func TestH1ResetWhileTheBodyIsWritten(t *testing.T) {
 	for _, size := range []int{8 << 20, concurrentBodyBytes / 2} {
-		rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, _ <-chan struct{}) {
+		rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, _ io.Reader, _ <-chan struct{}) {
 			c.SetLinger(0) // close with RST
 		})
 		_, err := postBody(t, newTestH1(t), rep.url(), size)
@@ -122,5 +125,29 @@ func TestH1ResetWhileTheBodyIsWritten(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "deadline") {
 			t.Errorf("%d-byte body: %v; want the reset, not the deadline", size, err)
 		}
+	}
+}
+
+// TestH1FullDuplexReplica: a replica that sends its answer's head at once, then reads
+// the whole body, then sends the rest of its answer (a streaming transform, a Go
+// server with EnableFullDuplex) gets the whole body: an early head does not stop the
+// write. A first fix for early answers stopped it there, and such a replica waited
+// for the rest of the body until the deadline.
+func TestH1FullDuplexReplica(t *testing.T) {
+	const size = 4 << 20
+	rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, body io.Reader, _ <-chan struct{}) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		n, _ := io.CopyN(io.Discard, body, size)
+		got := strconv.FormatInt(n, 10)
+		fmt.Fprintf(c, "%x\r\n%s\r\n0\r\n\r\n", len(got), got)
+	})
+	resp, err := postBody(t, newTestH1(t), rep.url(), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != strconv.Itoa(size) {
+		t.Errorf("answer %q (%v); want the replica to have read all %d bytes", b, err, size)
 	}
 }
