@@ -108,6 +108,12 @@ func (w *connWriter) Write(p []byte) (int, error) {
 // unread. Smaller bodies fit the buffers and cost no goroutine.
 const concurrentBodyBytes = 64 << 10
 
+// writeSettleWait is how long a write still going when the answer has ended may go
+// on before the connection is closed under it: a replica that answered early may
+// still read the body (a close with the body unsent would cut it short, and RST what
+// it had not read yet). net/http's Transport waits 50 ms too. A variable for tests.
+var writeSettleWait = 50 * time.Millisecond
+
 // writeFailGrace is how long the answer is still awaited after the body's write
 // failed: a replica that answered and closed has its answer in the socket already.
 const writeFailGrace = 100 * time.Millisecond
@@ -157,6 +163,7 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	keep := sentWhole && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
+		w.settle()
 		pc.release(stop, keep)
 		w.wait()
 		return resp, nil
@@ -205,6 +212,20 @@ func (w *bodyWriter) headRead() (bool, error) {
 		return true, err
 	default:
 		return false, nil
+	}
+}
+
+// settle gives a writer still going up to writeSettleWait to end.
+func (w *bodyWriter) settle() {
+	if w == nil || w.done == nil {
+		return
+	}
+	t := time.NewTimer(writeSettleWait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		w.done = nil
+	case <-t.C:
 	}
 }
 
@@ -352,7 +373,8 @@ type h1Body struct {
 	ctx  context.Context
 	keep bool
 	// writer is still writing the request (an answer that came before the body
-	// was all sent); it is stopped, by the connection's close, when the body ends.
+	// was all sent); when the body ends it is given writeSettleWait, then stopped
+	// by the connection's close.
 	writer *bodyWriter
 
 	mu     sync.Mutex
@@ -403,6 +425,7 @@ func (b *h1Body) end(whole bool, err error) {
 	}
 	b.ended, b.err = true, err
 	b.mu.Unlock()
+	b.writer.settle()
 	b.pc.release(b.stop, whole && b.keep)
 	b.writer.wait()
 }

@@ -151,3 +151,36 @@ func TestH1FullDuplexReplica(t *testing.T) {
 		t.Errorf("answer %q (%v); want the replica to have read all %d bytes", b, err, size)
 	}
 }
+
+// TestH1EarlyWholeAnswerStillSendsTheBody: a replica that sends its whole answer at
+// once and then reads the body gets all of it when it reads on in time: the
+// connection is not closed under the write the moment the answer ends. Before, the
+// close cut the body short (the replica read 36–176 KB of 1 MiB) with a 200 at the
+// client. writeSettleWait is raised so a loaded host cannot make this flaky.
+func TestH1EarlyWholeAnswerStillSendsTheBody(t *testing.T) {
+	defer func(d time.Duration) { writeSettleWait = d }(writeSettleWait)
+	writeSettleWait = 5 * time.Second
+	const size = 4 << 20
+	read := make(chan int64, 1)
+	rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, body io.Reader, _ <-chan struct{}) {
+		io.WriteString(c, okAnswer)
+		n, _ := io.CopyN(io.Discard, body, size)
+		read <- n
+	})
+	resp, err := postBody(t, newTestH1(t), rep.url(), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "hello" {
+		t.Errorf("answer %q (%v), want hello", b, err)
+	}
+	resp.Body.Close()
+	select {
+	case n := <-read:
+		if n != size {
+			t.Errorf("the replica read %d of the %d bytes sent", n, size)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replica never finished reading")
+	}
+}
