@@ -185,14 +185,14 @@ func (pc *h1Conn) writeBeside(req *http.Request) *bodyWriter {
 	w := &bodyWriter{pc: pc, done: make(chan error, 1)}
 	go func() {
 		err := pc.writeRequest(req)
-		if err != nil {
-			w.mu.Lock()
-			if !w.head {
-				pc.conn.SetReadDeadline(time.Now().Add(writeFailGrace))
-			}
-			w.mu.Unlock()
+		// Under the lock, so that headRead, once it has marked the head read, either
+		// finds the write ended (and clears a grace set) or knows none will be set.
+		w.mu.Lock()
+		if err != nil && !w.head {
+			pc.conn.SetReadDeadline(time.Now().Add(writeFailGrace))
 		}
-		w.done <- err
+		w.done <- err // buffered: never blocks
+		w.mu.Unlock()
 	}()
 	return w
 }
