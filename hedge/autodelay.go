@@ -332,14 +332,10 @@ func (a *autoDelay) censorLocked(w int64, n int) []time.Duration {
 }
 
 // observe records one request's latency, from Do's start to its decision, and the
-// attempts it sent beyond the first (*rp: nil when it sent none).
-func (a *autoDelay) observe(start time.Time, rp **run) {
+// attempts it sent beyond the first.
+func (a *autoDelay) observe(start time.Time, extra int) {
 	now := a.now()
 	a.requests.Record(now.Sub(start))
-	extra := 0
-	if r := *rp; r != nil && len(r.attempts) > 0 {
-		extra = len(r.attempts) - 1
-	}
 	a.loads.add(now, extra)
 }
 

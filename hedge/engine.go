@@ -115,7 +115,8 @@ type attempt struct {
 func (p *Plan) Do(ctx context.Context, req *http.Request, body []byte) (*Result, error) {
 	var r *run
 	if p.auto != nil {
-		defer p.auto.observe(p.auto.now(), &r)
+		start := p.auto.now()
+		defer func() { p.auto.observe(start, r.extraSent()) }()
 	}
 	req, err := confine(req)
 	if err != nil {
@@ -238,6 +239,15 @@ func (r *run) launch(kind Kind, rep *replicas.Replica, delay time.Duration) bool
 
 // canLaunch: every attempt goes to a replica not tried yet, and maxAttempts is capped
 // by the set's size, so the count alone says whether one is left.
+// extraSent is how many attempts r sent beyond the first (0 for a request refused
+// before it sent any: r nil).
+func (r *run) extraSent() int {
+	if r == nil {
+		return 0
+	}
+	return max(len(r.attempts)-1, 0)
+}
+
 func (r *run) canLaunch() bool { return len(r.attempts) < r.plan.mode.maxAttempts }
 
 func (r *run) inflight() int { return r.open }

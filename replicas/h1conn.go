@@ -163,9 +163,7 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	keep := sentWhole && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
-		w.settle()
-		pc.release(stop, keep)
-		w.wait()
+		pc.release(stop, keep, w)
 		return resp, nil
 	}
 	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, ctx: ctx, keep: keep, writer: w}
@@ -343,12 +341,17 @@ func (pc *h1Conn) fail(ctx context.Context, stop func() bool, err error) error {
 // release ends the connection's request: back to the idle pool when it may carry
 // another (keep), the context did not close it meanwhile (stop), and nothing was
 // read beyond the answer (bytes there are no answer to anything sent); else closed.
-func (pc *h1Conn) release(stop func() bool, keep bool) {
+// A writer still sending the request (w, when the answer came first; such a
+// connection is never kept) is given writeSettleWait to end, then stopped by the
+// close and waited for, so no goroutine outlives the request.
+func (pc *h1Conn) release(stop func() bool, keep bool, w *bodyWriter) {
+	w.settle()
 	if stop() && keep && pc.br.Buffered() == 0 {
 		pc.client.putIdle(pc)
 		return
 	}
 	pc.close()
+	w.wait()
 }
 
 // close closes the connection once. It is also the context's AfterFunc: closing
@@ -373,8 +376,7 @@ type h1Body struct {
 	ctx  context.Context
 	keep bool
 	// writer is still writing the request (an answer that came before the body
-	// was all sent); when the body ends it is given writeSettleWait, then stopped
-	// by the connection's close.
+	// was all sent): see release.
 	writer *bodyWriter
 
 	mu     sync.Mutex
@@ -425,7 +427,5 @@ func (b *h1Body) end(whole bool, err error) {
 	}
 	b.ended, b.err = true, err
 	b.mu.Unlock()
-	b.writer.settle()
-	b.pc.release(b.stop, whole && b.keep)
-	b.writer.wait()
+	b.pc.release(b.stop, whole && b.keep, b.writer)
 }

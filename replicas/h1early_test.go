@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -109,8 +108,10 @@ func TestH1AnswerBeforeTheBodyIsRead(t *testing.T) {
 
 // TestH1ResetWhileTheBodyIsWritten: a replica that resets the connection while the
 // body is written fails the attempt as a reset (retried under retry.on: [reset]).
-// Before, Request.Write's wrapping of the write error hid it: the attempt failed as
-// "other" and was not retried.
+// Before, Request.Write's wrapping of the write error hid it for the large body: the
+// attempt failed as "other" and was not retried. The small body is written whole
+// into the socket buffers before the reset, which the read then reports: the path
+// without a writer goroutine must say reset too.
 func TestH1ResetWhileTheBodyIsWritten(t *testing.T) {
 	for _, size := range []int{8 << 20, concurrentBodyBytes / 2} {
 		rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, _ io.Reader, _ <-chan struct{}) {
@@ -121,9 +122,6 @@ func TestH1ResetWhileTheBodyIsWritten(t *testing.T) {
 			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if !resetLike {
 			t.Errorf("%d-byte body, replica reset: %v (%T); want an error that is a reset", size, err, err)
-		}
-		if err != nil && strings.Contains(err.Error(), "deadline") {
-			t.Errorf("%d-byte body: %v; want the reset, not the deadline", size, err)
 		}
 	}
 }

@@ -447,6 +447,7 @@ routes:
 			if strings.Contains(head, "%d") {
 				head = fmt.Sprintf(head, len(body))
 			}
+			before := len(seen.all())
 			conn, err := net.Dial("tcp", hostOf(g.front.URL))
 			if err != nil {
 				t.Fatal(err)
@@ -470,7 +471,7 @@ routes:
 				second.Body.Close()
 				t.Errorf("a second answer (%d) on the same connection: the bytes after the last chunk were served", second.StatusCode)
 			}
-			for _, p := range seen.all() {
+			for _, p := range seen.all()[before:] {
 				if strings.Contains(p, "SMUGGLED") {
 					t.Errorf("the replica received %q", p)
 				}

@@ -297,14 +297,14 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request, st *state) 
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	if s.draining.Load() || chunkedRequest(r) {
-		// Draining: clients move to another instance at their next request.
+		// Draining: clients move to another instance at their next request (over
+		// HTTP/2, net/http turns this header into a GOAWAY: the streams in flight
+		// finish, and the client opens its next one on a new connection).
 		// Chunked: net/http drops a Content-Length sent beside Transfer-Encoding and
 		// frames by the chunks, and the handler cannot tell; a front proxy that
 		// framed by the Content-Length would read the bytes after the last chunk as
 		// the body, and the gateway as a second request. RFC 9112 §6.1: a server
-		// MUST close the connection after such a request. Over HTTP/2,
-		// net/http turns this header into a GOAWAY: the streams in flight finish,
-		// and the client opens its next one on a new connection.
+		// MUST close the connection after such a request.
 		w.Header().Set("Connection", "close")
 	}
 	if n > int64(st.cfg.Limits.MaxInflight) {
