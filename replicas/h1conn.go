@@ -161,6 +161,11 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	// being written (a full-duplex replica reads it while it answers) until the
 	// answer ends.
 	keep := sentWhole && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	if w != nil {
+		// A replica that says close is done with the request: its answer is not
+		// held back for the body's sake.
+		w.linger = !resp.Close
+	}
 	if resp.Body == http.NoBody {
 		// HEAD, 204, 304, 1xx, or Content-Length: 0: the answer is whole already.
 		pc.release(stop, keep, w)
@@ -173,10 +178,11 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 // bodyWriter writes a request on a goroutine of its own, beside the read of its
 // answer (concurrentBodyBytes).
 type bodyWriter struct {
-	pc   *h1Conn
-	done chan error
-	mu   sync.Mutex
-	head bool // the answer's head was read: a failed write no longer bounds the read
+	pc     *h1Conn
+	done   chan error
+	linger bool // settle waits: the replica kept the connection, so may read on
+	mu     sync.Mutex
+	head   bool // the answer's head was read: a failed write no longer bounds the read
 }
 
 func (pc *h1Conn) writeBeside(req *http.Request) *bodyWriter {
@@ -213,9 +219,11 @@ func (w *bodyWriter) headRead() (bool, error) {
 	}
 }
 
-// settle gives a writer still going up to writeSettleWait to end.
+// settle gives a writer still going up to writeSettleWait to end, when it lingers.
+// The wait is the caller's: the answer's end (or, without a body, the answer) is
+// handed over after it.
 func (w *bodyWriter) settle() {
-	if w == nil || w.done == nil {
+	if w == nil || w.done == nil || !w.linger {
 		return
 	}
 	t := time.NewTimer(writeSettleWait)

@@ -182,3 +182,39 @@ func TestH1EarlyWholeAnswerStillSendsTheBody(t *testing.T) {
 		t.Fatal("the replica never finished reading")
 	}
 }
+
+// TestH1EarlyClosingAnswerIsNotHeld: an early answer that says Connection: close is
+// handed over at once, not held for the body's write to settle (the replica is done
+// with the request). Before, its end waited writeSettleWait (50 ms): on a hedge
+// route that sent a second attempt, the whole body again. Here the wait is an hour
+// and the replica never reads: held, the answer would never end.
+func TestH1EarlyClosingAnswerIsNotHeld(t *testing.T) {
+	defer func(d time.Duration) { writeSettleWait = d }(writeSettleWait)
+	writeSettleWait = time.Hour
+	rep := newEarlyReplica(t, func(_ int, c *net.TCPConn, _ io.Reader, done <-chan struct{}) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello")
+		<-done // never reads
+	})
+	req, err := http.NewRequest(http.MethodPost, rep.url()+"/kv/a", bytes.NewReader(bytes.Repeat([]byte("x"), 8<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := newTestH1(t).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		read <- string(b)
+	}()
+	select {
+	case b := <-read:
+		if b != "hello" {
+			t.Errorf("answer %q, want hello", b)
+		}
+	case <-time.After(10 * time.Second): // a bound on a hang
+		t.Fatal("the closing answer's end was held for the body's write")
+	}
+}
